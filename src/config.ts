@@ -1,0 +1,30 @@
+import { resolve } from 'node:path';
+
+/** Server configuration, parsed once at start-up from flags and environment. */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  bootstrapAdminKey: string | undefined;
+  logLevel: string;
+}
+
+export interface ConfigFlags {
+  port?: string | number;
+  host?: string;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const portText = String(flags.port ?? env['TESSERA_PORT'] ?? '8080');
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port must be an integer from 0 to 65535, got "${portText}"`);
+  return {
+    port,
+    host: flags.host ?? env['TESSERA_HOST'] ?? '0.0.0.0',
+    dataDir: resolve(flags.dataDir ?? env['TESSERA_DATA_DIR'] ?? './data'),
+    bootstrapAdminKey: env['TESSERA_BOOTSTRAP_ADMIN_KEY'] || undefined,
+    logLevel: flags.logLevel ?? env['TESSERA_LOG_LEVEL'] ?? 'info',
+  };
+}

@@ -1,0 +1,66 @@
+/** Helpers over plain JSON values addressed by dotted paths (`person.name.firstName`). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export const isObject = (v: unknown): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function getPath(obj: JsonValue | undefined, path: string): JsonValue | undefined {
+  let cur: JsonValue | undefined = obj;
+  for (const part of path.split('.')) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[part];
+  }
+  return cur;
+}
+
+export function setPath(obj: JsonObject, path: string, value: JsonValue): void {
+  const parts = path.split('.');
+  let cur: JsonObject = obj;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const key = parts[i]!;
+    const next = cur[key];
+    if (isObject(next)) cur = next;
+    else {
+      const created: JsonObject = {};
+      cur[key] = created;
+      cur = created;
+    }
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+/**
+ * Flattens an object into leaf paths. Arrays are leaves. Paths listed in `atomic` (field groups)
+ * are kept whole as one leaf. Keys in `skip` at the top level are left out.
+ */
+export function flattenLeaves(
+  obj: JsonObject,
+  atomic: ReadonlySet<string>,
+  skip: ReadonlySet<string>,
+): Map<string, JsonValue> {
+  const out = new Map<string, JsonValue>();
+  const walk = (node: JsonObject, prefix: string): void => {
+    for (const [key, value] of Object.entries(node)) {
+      if (prefix === '' && skip.has(key)) continue;
+      const path = prefix === '' ? key : `${prefix}.${key}`;
+      if (isObject(value) && !atomic.has(path)) walk(value, path);
+      else out.set(path, value);
+    }
+  };
+  walk(obj, '');
+  return out;
+}
+
+/** Depth of nesting of a JSON value, stopping early once `limit` is passed. */
+export function exceedsDepth(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= limit) return true;
+    const children = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}

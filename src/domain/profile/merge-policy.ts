@@ -1,0 +1,72 @@
+import { flattenLeaves, setPath, type JsonObject, type JsonValue } from '../json-path.js';
+import type { MergePolicyName } from '../schema/model.js';
+
+/** One source's contribution to a profile: the record of one dataset. */
+export interface Fragment {
+  datasetId: string;
+  recordKey: string;
+  /** Lower wins under datasetPrecedence. */
+  datasetRank: number;
+  /** When the source says the record was last changed (ms). */
+  timestamp: number;
+  attributes: JsonObject;
+  fieldGroups: readonly string[];
+}
+
+export interface FieldSource {
+  datasetId: string;
+  recordKey: string;
+  timestamp: number;
+}
+
+export interface ProfileView {
+  attributes: JsonObject;
+  /** Where each leaf field (or field group) came from, with its last-updated time. */
+  sources: Record<string, FieldSource>;
+}
+
+const NOT_ATTRIBUTES: ReadonlySet<string> = new Set(['identityMap', '_id']);
+
+/**
+ * Merges fragments into one view. `timestampOrdered`: the newest non-null value of each field
+ * wins. `datasetPrecedence`: the best-ranked dataset with a non-null value wins. Field groups
+ * are taken whole from one fragment.
+ */
+export function mergeFragments(fragments: readonly Fragment[], policy: MergePolicyName): ProfileView {
+  const best = new Map<string, { value: JsonValue; fragment: Fragment }>();
+  for (const fragment of fragments) {
+    const atomic = new Set(fragment.fieldGroups);
+    for (const [path, value] of flattenLeaves(fragment.attributes, atomic, NOT_ATTRIBUTES)) {
+      if (value === null) continue;
+      const current = best.get(path);
+      if (!current || wins(fragment, current.fragment, policy)) best.set(path, { value, fragment });
+    }
+  }
+  const attributes: JsonObject = {};
+  const sources: Record<string, FieldSource> = {};
+  for (const path of [...best.keys()].sort()) {
+    const { value, fragment } = best.get(path)!;
+    if (hasAncestorIn(path, best)) continue;
+    setPath(attributes, path, value);
+    sources[path] = { datasetId: fragment.datasetId, recordKey: fragment.recordKey, timestamp: fragment.timestamp };
+  }
+  return { attributes, sources };
+}
+
+function wins(candidate: Fragment, current: Fragment, policy: MergePolicyName): boolean {
+  if (policy === 'datasetPrecedence' && candidate.datasetRank !== current.datasetRank) {
+    return candidate.datasetRank < current.datasetRank;
+  }
+  if (candidate.timestamp !== current.timestamp) return candidate.timestamp > current.timestamp;
+  return candidate.datasetId > current.datasetId;
+}
+
+/** A field group taken whole by one fragment hides leaves other fragments had under it. */
+function hasAncestorIn(path: string, paths: ReadonlyMap<string, unknown>): boolean {
+  let i = path.lastIndexOf('.');
+  while (i > 0) {
+    if (paths.has(path.slice(0, i))) return true;
+    i = path.lastIndexOf('.', i - 1);
+  }
+  return false;
+}

@@ -1,0 +1,50 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { newId } from '../domain/ids.js';
+import type { Tessera } from '../runtime/tessera.js';
+import { createAuthHook } from './auth.js';
+import { handleError } from './errors.js';
+import { registerJsonParser } from './json-body.js';
+import { accessRoutes } from './routes/access.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { collectionRoutes } from './routes/collection.js';
+import { healthRoutes } from './routes/health.js';
+import { keyRoutes } from './routes/keys.js';
+import { profileRoutes } from './routes/profiles.js';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  logger?: boolean | { level: string };
+}
+
+/** Builds the HTTP API over a wired Tessera. */
+export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: () => newId(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerJsonParser(app);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    void reply.header('x-request-id', req.id);
+    return payload;
+  });
+  app.addHook('preHandler', createAuthHook(t.keys));
+
+  await app.register(healthRoutes, { t });
+  await app.register(keyRoutes, { t });
+  await app.register(catalogRoutes, { t });
+  await app.register(collectionRoutes, { t });
+  await app.register(profileRoutes, { t });
+  await app.register(accessRoutes, { t });
+  return app;
+}

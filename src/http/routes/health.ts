@@ -1,0 +1,15 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Tessera } from '../../runtime/tessera.js';
+
+/** Liveness and readiness. */
+export const healthRoutes: FastifyPluginAsync<{ t: Tessera }> = async (app, { t }) => {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await t.control.listInstances();
+      return { status: 'ready', queueDepth: t.committer.depth };
+    } catch {
+      return reply.status(503).send({ status: 'unavailable' });
+    }
+  });
+};

@@ -1,0 +1,64 @@
+import type { Lake, LakeEntry, LakePosition } from '../../ports/lake.js';
+import type { ProfileReader } from '../../ports/profile-store.js';
+import type { Committer } from './committer.js';
+import type { Catalog } from '../ingest/catalog.js';
+import { prepareRecord } from '../ingest/prepare-record.js';
+import type { PreparedRecord } from '../records.js';
+
+const CHUNK = 2000;
+
+/**
+ * Re-applies lake entries past each segment's applied watermark: what was acknowledged (durable in
+ * the lake) but not yet applied when the process stopped. Apply is idempotent, so this is safe.
+ */
+export async function replayLakeTail(deps: { lake: Lake; reader: ProfileReader; committer: Committer; catalog: Catalog }): Promise<number> {
+  const watermarks = await deps.reader.lakeWatermarks();
+  let replayed = 0;
+  for (const { segment, size } of await deps.lake.segments()) {
+    const from = watermarks.get(segment) ?? 0;
+    if (from >= size) continue;
+    let chunk: Array<{ entry: LakeEntry; end: number }> = [];
+    const flush = async (): Promise<void> => {
+      replayed += await replayEntries(deps, segment, chunk);
+      chunk = [];
+    };
+    for await (const item of deps.lake.read(segment, from)) {
+      chunk.push(item);
+      if (chunk.length >= CHUNK) await flush();
+    }
+    if (chunk.length > 0) await flush();
+  }
+  return replayed;
+}
+
+async function replayEntries(
+  deps: { committer: Committer; catalog: Catalog },
+  segment: string,
+  items: Array<{ entry: LakeEntry; end: number }>,
+): Promise<number> {
+  const byInstance = new Map<string, { records: PreparedRecord[]; positions: LakePosition[] }>();
+  for (const { entry, end } of items) {
+    const catalog = await deps.catalog.get(entry.instanceId);
+    const dataset = catalog?.dataset(entry.datasetId);
+    if (!catalog || !dataset) continue;
+    const prepared = prepareRecord({
+      catalog,
+      dataset,
+      raw: entry.record,
+      recordId: entry.recordId,
+      receipt: { requestId: entry.requestId, receivedAt: entry.receivedAt, path: entry.path, caller: entry.caller },
+      validUntil: (entry as LakeEntry & { validUntil?: number }).validUntil ?? null,
+    });
+    if (!prepared.ok) continue;
+    const group = byInstance.get(entry.instanceId) ?? { records: [], positions: [] };
+    group.records.push(prepared.record);
+    group.positions.push({ segment, end });
+    byInstance.set(entry.instanceId, group);
+  }
+  let n = 0;
+  for (const [instanceId, group] of byInstance) {
+    await deps.committer.replay({ instanceId, records: group.records, failed: [] }, group.positions);
+    n += group.records.length;
+  }
+  return n;
+}

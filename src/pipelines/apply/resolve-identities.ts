@@ -1,0 +1,81 @@
+import { identitiesToDrop } from '../../domain/identity/guardrail.js';
+import { planLinks } from '../../domain/identity/link-plan.js';
+import { newId } from '../../domain/ids.js';
+import type { ProfileTx } from '../../ports/profile-store.js';
+import type { InstanceCatalog } from '../ingest/catalog.js';
+import type { PreparedRecord } from '../records.js';
+
+export interface Resolved {
+  customerId: string;
+  merged: string[];
+}
+
+/**
+ * The identity step: find the profiles the record's identities belong to, merge them when the
+ * record joins several (unless a unique namespace forbids it, which is recorded as a warning),
+ * link new identities, and keep the graph within its size limit.
+ */
+export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<Resolved> {
+  const instanceId = r.instanceId;
+  const dataset = catalog.datasetsById.get(r.datasetId)!;
+  const owners = new Map<string, string>();
+  for (const id of r.identities) {
+    const owner = await tx.identityOwner(instanceId, id);
+    if (owner !== undefined) owners.set(`${id.namespace}:${id.value}`, owner);
+  }
+  const candidates = new Set(owners.values());
+  const unique = [...catalog.uniqueNamespaces];
+  const needUnique = unique.length > 0 && (candidates.size > 1 || r.identities.some((i) => catalog.uniqueNamespaces.has(i.namespace)));
+  const uniqueValues = new Map<string, Map<string, Set<string>>>();
+  if (needUnique) for (const c of candidates) uniqueValues.set(c, await tx.uniqueValues(instanceId, c, unique));
+
+  const plan = planLinks(r.identities, {
+    owners,
+    uniqueValues,
+    uniqueNamespaces: catalog.uniqueNamespaces,
+    linkEnabled: dataset.enabledForIdentity,
+  });
+
+  let target = plan.target;
+  if (target === null) {
+    target = newId();
+    await tx.createProfile(instanceId, target, now);
+  }
+  for (const absorbed of plan.absorb) {
+    await tx.mergeProfiles(instanceId, { id: newId(), survivorId: target, absorbedId: absorbed, datasetId: r.datasetId, recordKey: r.recordKey, at: now });
+  }
+  for (const refused of plan.refused) {
+    await tx.recordWarning(instanceId, {
+      id: newId(),
+      kind: 'unique_namespace_conflict',
+      namespace: refused.namespace,
+      values: refused.values,
+      customerIds: refused.customerIds.length > 0 ? refused.customerIds : [target],
+      datasetId: r.datasetId,
+      recordKey: r.recordKey,
+      at: now,
+    });
+  }
+  if (plan.link.length > 0) {
+    await tx.linkIdentities(instanceId, target, plan.link, now);
+    const max = catalog.settings.maxIdentitiesPerGraph;
+    if (plan.absorb.length > 0 || plan.link.length > 1 || owners.size > 0) {
+      const graph = await tx.graphIdentities(instanceId, target);
+      if (graph.length > max) {
+        const drop = identitiesToDrop(graph.map((g) => ({ ...g, priority: catalog.priorityOf(g.namespace) })), max);
+        await tx.dropIdentities(instanceId, drop);
+        await tx.recordWarning(instanceId, {
+          id: newId(),
+          kind: 'graph_limit',
+          namespace: drop[0]!.namespace,
+          values: drop.map((d) => `${d.namespace}:${d.value}`),
+          customerIds: [target],
+          datasetId: r.datasetId,
+          recordKey: r.recordKey,
+          at: now,
+        });
+      }
+    }
+  }
+  return { customerId: target, merged: plan.absorb };
+}

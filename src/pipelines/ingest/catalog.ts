@@ -1,0 +1,138 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { BUILTIN_NAMESPACES, NamespaceIndex, type Namespace } from '../../domain/identity/namespaces.js';
+import { BlockedValues } from '../../domain/identity/normalize.js';
+import type { JsonObject } from '../../domain/json-path.js';
+import type { DatasetDef, InstanceSettings, SchemaDef } from '../../domain/schema/model.js';
+import { invalid } from '../../domain/errors.js';
+import type { ControlStore, Instance } from '../../ports/control-store.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** The XDM identityMap shape, added to every schema that does not declare it. */
+export const IDENTITY_MAP_SCHEMA: JsonObject = {
+  type: 'object',
+  additionalProperties: {
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['id'],
+      properties: {
+        id: { type: ['string', 'number'] },
+        primary: { type: 'boolean' },
+        authenticatedState: { type: 'string', enum: ['ambiguous', 'authenticated', 'loggedOut'] },
+      },
+    },
+  },
+};
+
+export function createAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** Compiles a user's JSON Schema with the identityMap field added; throws a clear error if it is not a valid schema. */
+export function compileRecordSchema(ajv: Ajv, jsonSchema: JsonObject): ValidateFunction {
+  const withMap: JsonObject = { ...jsonSchema };
+  const props = (withMap['properties'] ?? {}) as JsonObject;
+  if (!('identityMap' in props)) withMap['properties'] = { ...props, identityMap: IDENTITY_MAP_SCHEMA };
+  delete withMap['$id'];
+  delete withMap['$schema'];
+  try {
+    return ajv.compile(withMap);
+  } catch (err) {
+    throw invalid('invalid_json_schema', `jsonSchema is not a valid JSON Schema: ${(err as Error).message}`);
+  }
+}
+
+/** Everything ingestion needs to know about one instance, cached until something changes. */
+export class InstanceCatalog {
+  readonly namespaces: NamespaceIndex;
+  readonly uniqueNamespaces: ReadonlySet<string>;
+  readonly blocked: BlockedValues;
+  readonly datasetsById = new Map<string, DatasetDef>();
+  readonly datasetsByName = new Map<string, DatasetDef>();
+  readonly schemasById = new Map<string, SchemaDef>();
+  private readonly validators = new Map<string, ValidateFunction>();
+
+  constructor(
+    readonly instance: Instance,
+    namespaces: Namespace[],
+    schemas: SchemaDef[],
+    datasets: DatasetDef[],
+    private readonly ajv: Ajv,
+  ) {
+    this.namespaces = new NamespaceIndex(namespaces);
+    this.uniqueNamespaces = new Set(namespaces.filter((n) => n.unique).map((n) => n.code));
+    this.blocked = new BlockedValues(instance.settings.blockedValues);
+    for (const s of schemas) this.schemasById.set(s.id, s);
+    for (const d of datasets) {
+      this.datasetsById.set(d.id, d);
+      this.datasetsByName.set(d.name, d);
+    }
+  }
+
+  get settings(): InstanceSettings {
+    return this.instance.settings;
+  }
+
+  /** A dataset by id, or by name (the real-time API addresses datasets by name). */
+  dataset(idOrName: string): DatasetDef | undefined {
+    return this.datasetsById.get(idOrName) ?? this.datasetsByName.get(idOrName);
+  }
+
+  schemaOf(dataset: DatasetDef): SchemaDef {
+    const schema = this.schemasById.get(dataset.schemaId);
+    if (!schema) throw new Error(`dataset ${dataset.id} refers to missing schema ${dataset.schemaId}`);
+    return schema;
+  }
+
+  validator(schema: SchemaDef): ValidateFunction {
+    let v = this.validators.get(schema.id);
+    if (!v) {
+      v = compileRecordSchema(this.ajv, schema.jsonSchema);
+      this.validators.set(schema.id, v);
+    }
+    return v;
+  }
+
+  priorityOf(namespace: string): number {
+    return this.namespaces.find(namespace)?.priority ?? 100;
+  }
+}
+
+/** Loads and caches instance catalogs; control-plane writes call `invalidate`. */
+export class Catalog {
+  private readonly cache = new Map<string, Promise<InstanceCatalog | undefined>>();
+  private readonly ajv = createAjv();
+
+  constructor(private readonly control: ControlStore) {}
+
+  get(instanceId: string): Promise<InstanceCatalog | undefined> {
+    let entry = this.cache.get(instanceId);
+    if (!entry) {
+      entry = this.load(instanceId);
+      this.cache.set(instanceId, entry);
+      entry.catch(() => this.cache.delete(instanceId));
+    }
+    return entry;
+  }
+
+  invalidate(instanceId: string): void {
+    this.cache.delete(instanceId);
+  }
+
+  private async load(instanceId: string): Promise<InstanceCatalog | undefined> {
+    const instance = await this.control.getInstance(instanceId);
+    if (!instance) return undefined;
+    const [namespaces, schemas, datasets] = await Promise.all([
+      this.control.listNamespaces(instanceId),
+      this.control.listSchemas(instanceId),
+      this.control.listDatasets(instanceId),
+    ]);
+    return new InstanceCatalog(instance, namespaces, schemas, datasets, this.ajv);
+  }
+}
+
+export const DEFAULT_NAMESPACES = BUILTIN_NAMESPACES;

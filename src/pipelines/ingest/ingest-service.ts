@@ -1,0 +1,105 @@
+import type { Clock } from '../../domain/clock.js';
+import { newId } from '../../domain/ids.js';
+import type { JsonValue } from '../../domain/json-path.js';
+import type { FailedRecord } from '../../ports/profile-store.js';
+import type { Committer } from '../apply/committer.js';
+import type { InstanceCatalog } from './catalog.js';
+import { parseMessage } from './parse-message.js';
+import { prepareRecord, type Violation } from './prepare-record.js';
+import type { PreparedRecord, Receipt } from '../records.js';
+
+export interface MessageResult {
+  index: number;
+  status: number;
+  recordId?: string;
+  datasetId?: string;
+  error?: { code: string; message: string; details?: Violation[] };
+}
+
+export interface IngestOptions {
+  receipt: Receipt;
+  /** The dataset named by the URL (single endpoint); a message's own must agree. */
+  datasetFromPath?: string;
+  syncValidation: boolean;
+  /** True when the whole body is at most the record limit, so no record can exceed it. */
+  smallBody: boolean;
+}
+
+/**
+ * Streaming ingestion: each message is parsed and validated on its own (a bad one never blocks
+ * the others), the valid records and the failed ones are committed together, and the answer
+ * comes once they are durable.
+ */
+export class IngestService {
+  constructor(
+    private readonly committer: Committer,
+    private readonly clock: Clock,
+  ) {}
+
+  async ingest(catalog: InstanceCatalog, messages: readonly JsonValue[], options: IngestOptions): Promise<MessageResult[]> {
+    const results: MessageResult[] = [];
+    const records: PreparedRecord[] = [];
+    const failed: FailedRecord[] = [];
+    messages.forEach((message, index) => {
+      const parsed = parseMessage(message);
+      if (!parsed.ok) {
+        results.push({ index, status: 400, error: { code: parsed.code, message: parsed.message } });
+        return;
+      }
+      const ref = options.datasetFromPath ?? parsed.datasetRef;
+      if (options.datasetFromPath && parsed.datasetRef && parsed.datasetRef !== options.datasetFromPath) {
+        const d = catalog.dataset(parsed.datasetRef);
+        if (!d || d.id !== catalog.dataset(options.datasetFromPath)?.id) {
+          results.push({ index, status: 400, error: { code: 'dataset_mismatch', message: `the message names dataset ${parsed.datasetRef} but was sent to ${options.datasetFromPath}` } });
+          return;
+        }
+      }
+      if (!ref) {
+        results.push({ index, status: 400, error: { code: 'dataset_required', message: 'the message names no dataset (header.datasetId or datasetId)' } });
+        return;
+      }
+      const dataset = catalog.dataset(ref);
+      if (!dataset) {
+        results.push({ index, status: 404, error: { code: 'dataset_not_found', message: `dataset ${ref} does not exist in this instance` } });
+        return;
+      }
+      const recordId = newId();
+      const prepared = prepareRecord({
+        catalog,
+        dataset,
+        raw: parsed.record,
+        recordId,
+        receipt: options.receipt,
+        ...(options.smallBody ? { sizeHint: 0 } : {}),
+      });
+      if (prepared.ok) {
+        records.push(prepared.record);
+        results.push({ index, status: 200, recordId, datasetId: dataset.id });
+        return;
+      }
+      const error = { code: prepared.code, message: prepared.message, ...(prepared.violations.length > 0 ? { details: prepared.violations } : {}) };
+      if (options.syncValidation || prepared.code === 'record_too_large' || prepared.code === 'record_not_object') {
+        results.push({ index, status: prepared.code === 'record_too_large' ? 413 : 400, datasetId: dataset.id, error });
+        return;
+      }
+      failed.push({
+        id: recordId,
+        datasetId: dataset.id,
+        requestId: options.receipt.requestId,
+        receivedAt: options.receipt.receivedAt,
+        record: parsed.record,
+        errors: prepared.violations.length > 0 ? prepared.violations : [{ path: '/', keyword: prepared.code, message: prepared.message }],
+      });
+      results.push({ index, status: 200, recordId, datasetId: dataset.id });
+    });
+    if (options.syncValidation && results.some((r) => r.status >= 400)) return results;
+    if (records.length > 0 || failed.length > 0) {
+      await this.committer.submit({ instanceId: catalog.instance.id, records, failed });
+    }
+    return results;
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+}

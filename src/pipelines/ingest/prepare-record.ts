@@ -1,0 +1,137 @@
+import { extractIdentities } from '../../domain/identity/extract.js';
+import { exceedsDepth, getPath, isObject, type JsonValue } from '../../domain/json-path.js';
+import type { DatasetDef } from '../../domain/schema/model.js';
+import { stripXdmPrefixes } from '../../domain/xdm.js';
+import type { InstanceCatalog } from './catalog.js';
+import type { PreparedRecord, Receipt } from '../records.js';
+
+export const MAX_RECORD_BYTES = 100 * 1024;
+export const MAX_RECORD_DEPTH = 32;
+
+export interface Violation {
+  path: string;
+  keyword: string;
+  message: string;
+}
+
+export type PrepareResult =
+  | { ok: true; record: PreparedRecord }
+  | { ok: false; code: string; message: string; violations: Violation[] };
+
+const fail = (code: string, message: string, violations: Violation[] = []): PrepareResult => ({ ok: false, code, message, violations });
+
+/** Parses a timestamp given as RFC 3339 text or epoch milliseconds. */
+export function parseTimestamp(value: JsonValue | undefined): number | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const t = Date.parse(value);
+    return Number.isNaN(t) ? null : t;
+  }
+  return null;
+}
+
+export interface PrepareInput {
+  catalog: InstanceCatalog;
+  dataset: DatasetDef;
+  raw: JsonValue;
+  recordId: string;
+  receipt: Receipt;
+  /** Byte size of the record if known cheaply; computed otherwise. */
+  sizeHint?: number;
+  validUntil?: number | null;
+}
+
+/**
+ * The validate step: size and depth limits, JSON Schema validation, identity extraction, and the
+ * record's key and time. Pure apart from the catalog lookups; never throws for bad input.
+ */
+export function prepareRecord(input: PrepareInput): PrepareResult {
+  const { catalog, dataset, raw } = input;
+  const size = input.sizeHint ?? Buffer.byteLength(JSON.stringify(raw));
+  if (size > MAX_RECORD_BYTES) {
+    return fail('record_too_large', `record is ${size} bytes; the limit is ${MAX_RECORD_BYTES} bytes`);
+  }
+  if (!isObject(raw)) return fail('record_not_object', 'a record must be a JSON object');
+  if (exceedsDepth(raw, MAX_RECORD_DEPTH)) {
+    return fail('record_too_deep', `record nests deeper than ${MAX_RECORD_DEPTH} levels`);
+  }
+  const record = stripXdmPrefixes(raw);
+  if (!isObject(record)) return fail('record_not_object', 'a record must be a JSON object');
+  const schema = catalog.schemaOf(dataset);
+  const validate = catalog.validator(schema);
+  if (!validate(record)) {
+    const violations = (validate.errors ?? []).map((e): Violation => {
+      const params = e.params as Record<string, unknown>;
+      let path = e.instancePath;
+      if (e.keyword === 'required' && typeof params['missingProperty'] === 'string') path += `/${params['missingProperty']}`;
+      if (e.keyword === 'additionalProperties' && typeof params['additionalProperty'] === 'string') path += `/${params['additionalProperty']}`;
+      return { path: path === '' ? '/' : path, keyword: e.keyword, message: e.message ?? 'is invalid' };
+    });
+    return fail('schema_violation', `record does not match schema ${schema.name}`, violations);
+  }
+
+  const { identities, problems } = extractIdentities(record, schema, catalog.namespaces, catalog.blocked, {
+    defaultPhoneRegion: catalog.settings.defaultPhoneRegion,
+  });
+  if (problems.length > 0) {
+    return fail('unknown_namespace', problems[0]!.message, problems.map((p) => ({ path: p.path, keyword: 'identity', message: p.message })));
+  }
+
+  const { receipt } = input;
+  if (schema.class === 'activity') {
+    const id = getPath(record, schema.idField);
+    const ts = parseTimestamp(getPath(record, schema.timestampField));
+    const violations: Violation[] = [];
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      violations.push({ path: `/${schema.idField.replaceAll('.', '/')}`, keyword: 'required', message: 'an activity needs an id' });
+    }
+    if (ts === null) {
+      violations.push({ path: `/${schema.timestampField.replaceAll('.', '/')}`, keyword: 'required', message: 'an activity needs a timestamp (RFC 3339 or epoch ms)' });
+    }
+    if (violations.length > 0) return fail('schema_violation', 'activity record lacks its id or timestamp', violations);
+    if (identities.length === 0) {
+      return fail('no_identity', 'the activity carries no usable identity (identity fields or identityMap), so it cannot be tied to a profile');
+    }
+    const type = getPath(record, 'eventType') ?? getPath(record, 'ActivityType') ?? getPath(record, 'type');
+    return {
+      ok: true,
+      record: {
+        kind: 'activity',
+        instanceId: catalog.instance.id,
+        datasetId: dataset.id,
+        recordId: input.recordId,
+        raw,
+        record,
+        identities,
+        recordKey: String(id),
+        timestamp: ts!,
+        activityType: typeof type === 'string' ? type : null,
+        validUntil: input.validUntil ?? null,
+        receipt,
+      },
+    };
+  }
+
+  if (identities.length === 0) {
+    return fail('no_identity', 'the record carries no usable identity (identity fields or identityMap); blocked values such as "null" or "anonymous" do not count');
+  }
+  const primary = identities[0]!;
+  const ts = parseTimestamp(getPath(record, schema.timestampField)) ?? receipt.receivedAt;
+  return {
+    ok: true,
+    record: {
+      kind: 'profile',
+      instanceId: catalog.instance.id,
+      datasetId: dataset.id,
+      recordId: input.recordId,
+      raw,
+      record,
+      identities,
+      recordKey: `${primary.namespace}:${primary.value}`,
+      timestamp: ts,
+      activityType: null,
+      validUntil: null,
+      receipt,
+    },
+  };
+}

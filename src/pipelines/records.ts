@@ -1,0 +1,63 @@
+import type { Identity } from '../domain/identity/extract.js';
+import type { JsonObject, JsonValue } from '../domain/json-path.js';
+import type { LakeEntry } from '../ports/lake.js';
+import type { FailedRecord } from '../ports/profile-store.js';
+
+/** Queue and pipeline message formats live here, in one place. */
+
+export type IngestionPath = LakeEntry['path'];
+
+export interface Receipt {
+  requestId: string;
+  receivedAt: number;
+  path: IngestionPath;
+  caller: string | null;
+}
+
+/** A record that passed validation and is ready to be made durable and applied. */
+export interface PreparedRecord {
+  kind: 'profile' | 'activity';
+  instanceId: string;
+  datasetId: string;
+  recordId: string;
+  /** The record exactly as received (what the lake keeps). */
+  raw: JsonValue;
+  /** The record in API form (xdm: prefixes removed), as validated. */
+  record: JsonObject;
+  identities: Identity[];
+  /** Profile records: the fragment key within the dataset. Activities: the activity id. */
+  recordKey: string;
+  timestamp: number;
+  activityType: string | null;
+  /** Activities from the real-time API expire; dataset activities do not (null). */
+  validUntil: number | null;
+  receipt: Receipt;
+}
+
+export type ApplyStatus = 'applied' | 'unchanged' | 'duplicate' | 'conflict' | 'failed';
+
+export interface ApplyOutcome {
+  status: ApplyStatus;
+  customerId: string | null;
+  /** Profiles absorbed by a merge this record caused. */
+  merged: string[];
+}
+
+/** One unit handed to the committer: what to make durable and apply, and what failed validation. */
+export interface CommitWork {
+  instanceId: string;
+  records: PreparedRecord[];
+  failed: FailedRecord[];
+}
+
+export const toLakeEntry = (r: PreparedRecord): LakeEntry => ({
+  instanceId: r.instanceId,
+  datasetId: r.datasetId,
+  recordId: r.recordId,
+  receivedAt: r.receipt.receivedAt,
+  path: r.receipt.path,
+  requestId: r.receipt.requestId,
+  caller: r.receipt.caller,
+  record: r.raw,
+  ...(r.validUntil !== null ? { validUntil: r.validUntil } : {}),
+});

@@ -1,0 +1,54 @@
+import type { Namespace } from '../domain/identity/namespaces.js';
+import type { DatasetDef, InstanceSettings, SchemaDef } from '../domain/schema/model.js';
+
+export type Role = 'admin' | 'contributor' | 'viewer';
+
+export interface Instance {
+  id: string;
+  name: string;
+  createdAt: number;
+  settings: InstanceSettings;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  instanceId: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+  rotatedAt: number | null;
+  revokedAt: number | null;
+  /** Whether a secondary secret (the one before the last rotation) is still accepted. */
+  hasSecondary: boolean;
+}
+
+export interface KeyMatch {
+  key: ApiKeyRecord;
+  which: 'primary' | 'secondary';
+}
+
+/** Instances, API keys, namespaces, schemas, datasets and settings: the control plane. */
+export interface ControlStore {
+  createInstance(instance: Instance): Promise<void>;
+  getInstance(id: string): Promise<Instance | undefined>;
+  listInstances(): Promise<Instance[]>;
+  updateSettings(instanceId: string, settings: InstanceSettings): Promise<void>;
+
+  createKey(key: ApiKeyRecord, primaryHash: string): Promise<void>;
+  findKeyByHash(hash: string): Promise<KeyMatch | undefined>;
+  getKey(instanceId: string, keyId: string): Promise<ApiKeyRecord | undefined>;
+  listKeys(instanceId: string): Promise<ApiKeyRecord[]>;
+  rotateKey(instanceId: string, keyId: string, newPrimaryHash: string, at: number): Promise<void>;
+  dropSecondary(instanceId: string, keyId: string): Promise<void>;
+  revokeKey(instanceId: string, keyId: string, at: number): Promise<void>;
+
+  listNamespaces(instanceId: string): Promise<Namespace[]>;
+  upsertNamespace(instanceId: string, ns: Namespace, at: number): Promise<void>;
+
+  createSchema(schema: SchemaDef): Promise<void>;
+  listSchemas(instanceId: string): Promise<SchemaDef[]>;
+
+  createDataset(dataset: DatasetDef): Promise<void>;
+  updateDataset(dataset: DatasetDef): Promise<void>;
+  listDatasets(instanceId: string): Promise<DatasetDef[]>;
+}

@@ -1,0 +1,29 @@
+import type { JsonValue } from '../domain/json-path.js';
+
+/** One record as received, with its receipt metadata: a line of the lake. */
+export interface LakeEntry {
+  instanceId: string;
+  datasetId: string;
+  recordId: string;
+  receivedAt: number;
+  path: 'streaming' | 'realtime' | 'batch' | 'tracking';
+  requestId: string;
+  caller: string | null;
+  record: JsonValue;
+}
+
+/** Where an appended entry sits: the segment file and the byte offset just past it. */
+export interface LakePosition {
+  segment: string;
+  end: number;
+}
+
+export interface Lake {
+  /** Appends entries and returns once they are durable on disk. */
+  append(entries: readonly LakeEntry[]): Promise<LakePosition[]>;
+  /** Every segment with its size, for recovery. */
+  segments(): Promise<Array<{ segment: string; size: number }>>;
+  /** Reads a segment's entries from a byte offset on, with the offset past each one. */
+  read(segment: string, fromOffset: number): AsyncIterable<{ entry: LakeEntry; end: number }>;
+  close(): Promise<void>;
+}

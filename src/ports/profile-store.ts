@@ -1,0 +1,119 @@
+import type { GraphIdentity } from '../domain/identity/guardrail.js';
+import type { Identity } from '../domain/identity/extract.js';
+import type { ProfileView } from '../domain/profile/merge-policy.js';
+import type { JsonObject } from '../domain/json-path.js';
+
+export type Awaitable<T> = T | Promise<T>;
+
+export interface StoredFragment {
+  datasetId: string;
+  recordKey: string;
+  customerId: string;
+  timestamp: number;
+  receivedAt: number;
+  record: JsonObject;
+}
+
+export interface ActivityRow {
+  activityId: string;
+  datasetId: string;
+  customerId: string;
+  timestamp: number;
+  type: string | null;
+  record: JsonObject;
+  hash: string;
+  receivedAt: number;
+  validUntil: number | null;
+}
+
+export interface MergeRow {
+  id: string;
+  survivorId: string;
+  absorbedId: string;
+  datasetId: string | null;
+  recordKey: string | null;
+  at: number;
+}
+
+export interface IdentityWarning {
+  id: string;
+  kind: 'unique_namespace_conflict' | 'graph_limit';
+  namespace: string;
+  values: string[];
+  customerIds: string[];
+  datasetId: string | null;
+  recordKey: string | null;
+  at: number;
+}
+
+export interface FailedRecord {
+  id: string;
+  datasetId: string;
+  requestId: string;
+  receivedAt: number;
+  record: unknown;
+  errors: Array<{ path: string; keyword: string; message: string }>;
+}
+
+export interface ProfileRow {
+  customerId: string;
+  createdAt: number;
+  updatedAt: number;
+  view: ProfileView;
+}
+
+/** One write transaction over profile state. Every method acts inside it. */
+export interface ProfileTx {
+  identityOwner(instanceId: string, identity: { namespace: string; value: string }): Awaitable<string | undefined>;
+  uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Awaitable<Map<string, Set<string>>>;
+  createProfile(instanceId: string, customerId: string, at: number): Awaitable<void>;
+  /** Moves everything of `absorbedId` to `survivorId` and keeps `absorbedId` resolving. */
+  mergeProfiles(instanceId: string, merge: MergeRow): Awaitable<void>;
+  linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): Awaitable<void>;
+  graphIdentities(instanceId: string, customerId: string): Awaitable<Array<Omit<GraphIdentity, 'priority'>>>;
+  dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): Awaitable<void>;
+  /** Returns false when an identical fragment is already stored (nothing changed). */
+  upsertFragment(instanceId: string, fragment: StoredFragment, hash: string): Awaitable<boolean>;
+  existingActivity(instanceId: string, activityId: string): Awaitable<{ hash: string; customerId: string } | undefined>;
+  insertActivity(instanceId: string, activity: ActivityRow): Awaitable<void>;
+  fragmentsOf(instanceId: string, customerId: string): Awaitable<StoredFragment[]>;
+  saveView(instanceId: string, customerId: string, view: ProfileView, at: number): Awaitable<void>;
+  recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
+  recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
+  setLakeWatermark(segment: string, offset: number): Awaitable<void>;
+}
+
+export interface TimelineQuery {
+  limit: number;
+  /** Activities strictly older than this cursor (timestamp, activityId). */
+  before?: { timestamp: number; activityId: string };
+  types?: string[];
+  from?: number;
+  to?: number;
+  now: number;
+  order: 'desc' | 'asc';
+}
+
+/** Reads of profile state; never blocked by the writer. */
+export interface ProfileReader {
+  resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined>;
+  profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined>;
+  findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined>;
+  findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined>;
+  identities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>>;
+  previousIds(instanceId: string, customerId: string): Promise<string[]>;
+  fragments(instanceId: string, customerId: string): Promise<Array<StoredFragment & { receivedAt: number }>>;
+  timeline(instanceId: string, customerId: string, query: TimelineQuery): Promise<ActivityRow[]>;
+  merges(instanceId: string, customerId: string): Promise<MergeRow[]>;
+  warnings(instanceId: string, limit: number, offset: number): Promise<IdentityWarning[]>;
+  failedRecords(instanceId: string, datasetId: string, limit: number, offset: number): Promise<FailedRecord[]>;
+  countProfiles(instanceId: string): Promise<number>;
+  lakeWatermarks(): Promise<Map<string, number>>;
+}
+
+export interface ProfileStore {
+  /** Runs `fn` in one write transaction; writes are committed together or not at all. */
+  transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T>;
+  readonly reader: ProfileReader;
+  close(): Promise<void>;
+}

@@ -1,0 +1,186 @@
+import type { Clock } from '../domain/clock.js';
+import { invalid, notFound } from '../domain/errors.js';
+import type { JsonObject } from '../domain/json-path.js';
+import { mergeFragments, type FieldSource } from '../domain/profile/merge-policy.js';
+import type { MergePolicyName } from '../domain/schema/model.js';
+import { normalizeIdentity } from '../domain/identity/normalize.js';
+import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
+import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
+
+export interface ProfileDocument {
+  customerId: string;
+  /** Set when the id asked for was merged into this profile. */
+  resolvedFrom?: string;
+  previousCustomerIds: string[];
+  identities: Array<{ namespace: string; value: string; firstSeen: string }>;
+  attributes: JsonObject;
+  fieldSources: Record<string, { datasetId: string; datasetName: string | null; recordKey: string; lastUpdated: string }>;
+  mergePolicy: MergePolicyName;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface TimelineItem {
+  activityId: string;
+  customerId: string;
+  datasetId: string;
+  type: string | null;
+  timestamp: string;
+  receivedAt: string;
+  validUntil: string | null;
+  record: JsonObject;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export const toTimelineItem = (a: ActivityRow): TimelineItem => ({
+  activityId: a.activityId,
+  customerId: a.customerId,
+  datasetId: a.datasetId,
+  type: a.type,
+  timestamp: iso(a.timestamp),
+  receivedAt: iso(a.receivedAt),
+  validUntil: a.validUntil === null ? null : iso(a.validUntil),
+  record: a.record,
+});
+
+/** The read side: unified profiles, their identities, fragments, timeline and merge history. */
+export class ProfileService {
+  constructor(
+    private readonly reader: ProfileReader,
+    private readonly catalog: Catalog,
+    readonly clock: Clock,
+  ) {}
+
+  async catalogOf(instanceId: string): Promise<InstanceCatalog> {
+    const c = await this.catalog.get(instanceId);
+    if (!c) throw notFound('instance_not_found', `instance ${instanceId} does not exist`);
+    return c;
+  }
+
+  /** Resolves a customerId, following merges; throws 404 when unknown. */
+  async resolve(instanceId: string, customerId: string): Promise<string> {
+    const id = await this.reader.resolveCustomerId(instanceId, customerId);
+    if (!id) throw notFound('profile_not_found', `profile ${customerId} does not exist`);
+    return id;
+  }
+
+  /** Finds a profile by `namespace:value` (the value normalized as the namespace says). */
+  async findByIdentity(instanceId: string, identity: string): Promise<string | undefined> {
+    const catalog = await this.catalogOf(instanceId);
+    const sep = identity.indexOf(':');
+    if (sep <= 0) throw invalid('invalid_identity', 'identity must be namespace:value, e.g. email:jane@example.com');
+    const ns = catalog.namespaces.find(identity.slice(0, sep));
+    if (!ns) throw invalid('unknown_namespace', `namespace ${identity.slice(0, sep)} is not defined`);
+    const value = normalizeIdentity(ns.normalizer, identity.slice(sep + 1), { defaultPhoneRegion: catalog.settings.defaultPhoneRegion });
+    if (value === null) return undefined;
+    return this.reader.findByIdentity(instanceId, ns.code, value);
+  }
+
+  async profile(instanceId: string, requestedId: string, policy?: MergePolicyName): Promise<ProfileDocument> {
+    const catalog = await this.catalogOf(instanceId);
+    const customerId = await this.resolve(instanceId, requestedId);
+    const row = await this.reader.profile(instanceId, customerId);
+    if (!row) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
+    const mergePolicy = policy ?? catalog.settings.mergePolicy;
+    let view = row.view;
+    if (mergePolicy !== catalog.settings.mergePolicy) {
+      const fragments = await this.reader.fragments(instanceId, customerId);
+      view = mergeFragments(
+        fragments.map((f) => {
+          const dataset = catalog.datasetsById.get(f.datasetId);
+          return {
+            datasetId: f.datasetId,
+            recordKey: f.recordKey,
+            datasetRank: dataset?.precedence ?? Number.MAX_SAFE_INTEGER,
+            timestamp: f.timestamp,
+            attributes: f.record,
+            fieldGroups: (dataset && catalog.schemasById.get(dataset.schemaId)?.fieldGroups) ?? [],
+          };
+        }),
+        mergePolicy,
+      );
+    }
+    const [identities, previous] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.previousIds(instanceId, customerId)]);
+    const doc: ProfileDocument = {
+      customerId,
+      previousCustomerIds: previous,
+      identities: identities.map((i) => ({ namespace: i.namespace, value: i.value, firstSeen: iso(i.firstSeen) })),
+      attributes: view.attributes,
+      fieldSources: Object.fromEntries(
+        Object.entries(view.sources).map(([path, s]: [string, FieldSource]) => [
+          path,
+          { datasetId: s.datasetId, datasetName: catalog.datasetsById.get(s.datasetId)?.name ?? null, recordKey: s.recordKey, lastUpdated: iso(s.timestamp) },
+        ]),
+      ),
+      mergePolicy,
+      createdAt: iso(row.createdAt),
+      updatedAt: iso(row.updatedAt),
+    };
+    if (customerId !== requestedId) doc.resolvedFrom = requestedId;
+    return doc;
+  }
+
+  async identities(instanceId: string, requestedId: string) {
+    const customerId = await this.resolve(instanceId, requestedId);
+    const ids = await this.reader.identities(instanceId, customerId);
+    return { customerId, identities: ids.map((i) => ({ namespace: i.namespace, value: i.value, firstSeen: iso(i.firstSeen) })) };
+  }
+
+  async fragments(instanceId: string, requestedId: string) {
+    const catalog = await this.catalogOf(instanceId);
+    const customerId = await this.resolve(instanceId, requestedId);
+    const fragments = await this.reader.fragments(instanceId, customerId);
+    return {
+      customerId,
+      fragments: fragments.map((f) => ({
+        datasetId: f.datasetId,
+        datasetName: catalog.datasetsById.get(f.datasetId)?.name ?? null,
+        recordKey: f.recordKey,
+        timestamp: iso(f.timestamp),
+        receivedAt: iso(f.receivedAt),
+        record: f.record,
+      })),
+    };
+  }
+
+  async merges(instanceId: string, requestedId: string) {
+    const customerId = await this.resolve(instanceId, requestedId);
+    const merges = await this.reader.merges(instanceId, customerId);
+    return {
+      customerId,
+      merges: merges.map((m) => ({ id: m.id, survivorId: m.survivorId, absorbedId: m.absorbedId, datasetId: m.datasetId, recordKey: m.recordKey, at: iso(m.at) })),
+    };
+  }
+
+  async timeline(
+    instanceId: string,
+    requestedId: string,
+    q: { limit: number; cursor?: string; types?: string[]; from?: number; to?: number; order?: 'asc' | 'desc' },
+  ): Promise<{ customerId: string; items: TimelineItem[]; nextCursor: string | null }> {
+    const customerId = await this.resolve(instanceId, requestedId);
+    let before: { timestamp: number; activityId: string } | undefined;
+    if (q.cursor) {
+      try {
+        const decoded = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [number, string];
+        if (typeof decoded[0] !== 'number' || typeof decoded[1] !== 'string') throw new Error('bad cursor');
+        before = { timestamp: decoded[0], activityId: decoded[1] };
+      } catch {
+        throw invalid('invalid_cursor', 'cursor is not one this API returned');
+      }
+    }
+    const rows = await this.reader.timeline(instanceId, customerId, {
+      limit: q.limit + 1,
+      now: this.clock.now(),
+      order: q.order ?? 'desc',
+      ...(before ? { before } : {}),
+      ...(q.types ? { types: q.types } : {}),
+      ...(q.from !== undefined ? { from: q.from } : {}),
+      ...(q.to !== undefined ? { to: q.to } : {}),
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const nextCursor = rows.length > q.limit && last ? Buffer.from(JSON.stringify([last.timestamp, last.activityId])).toString('base64url') : null;
+    return { customerId, items: page.map(toTimelineItem), nextCursor };
+  }
+}

@@ -1,0 +1,207 @@
+import type Database from 'better-sqlite3';
+import type { Namespace, NormalizerName } from '../../domain/identity/namespaces.js';
+import type { JsonObject } from '../../domain/json-path.js';
+import type { DatasetDef, IdentityDescriptor, InstanceSettings, SchemaClass, SchemaDef } from '../../domain/schema/model.js';
+import type { ApiKeyRecord, ControlStore, Instance, KeyMatch, Role } from '../../ports/control-store.js';
+
+interface KeyRow {
+  id: string;
+  instance_id: string;
+  name: string;
+  role: string;
+  primary_hash: string;
+  secondary_hash: string | null;
+  created_at: number;
+  rotated_at: number | null;
+  revoked_at: number | null;
+}
+
+interface SchemaRow {
+  instance_id: string;
+  id: string;
+  name: string;
+  class: string;
+  json_schema: string;
+  identities: string;
+  field_groups: string;
+  id_field: string;
+  timestamp_field: string;
+  version: number;
+  created_at: number;
+}
+
+interface DatasetRow {
+  instance_id: string;
+  id: string;
+  name: string;
+  schema_id: string;
+  enabled_profile: number;
+  enabled_identity: number;
+  precedence: number;
+  created_at: number;
+}
+
+interface NamespaceRow {
+  code: string;
+  name: string;
+  normalizer: string;
+  priority: number;
+  is_unique: number;
+  builtin: number;
+  aliases: string;
+}
+
+const toKey = (r: KeyRow): ApiKeyRecord => ({
+  id: r.id,
+  instanceId: r.instance_id,
+  name: r.name,
+  role: r.role as Role,
+  createdAt: r.created_at,
+  rotatedAt: r.rotated_at,
+  revokedAt: r.revoked_at,
+  hasSecondary: r.secondary_hash !== null,
+});
+
+const toSchema = (r: SchemaRow): SchemaDef => ({
+  instanceId: r.instance_id,
+  id: r.id,
+  name: r.name,
+  class: r.class as SchemaClass,
+  jsonSchema: JSON.parse(r.json_schema) as JsonObject,
+  identities: JSON.parse(r.identities) as IdentityDescriptor[],
+  fieldGroups: JSON.parse(r.field_groups) as string[],
+  idField: r.id_field,
+  timestampField: r.timestamp_field,
+  version: r.version,
+  createdAt: r.created_at,
+});
+
+const toDataset = (r: DatasetRow): DatasetDef => ({
+  instanceId: r.instance_id,
+  id: r.id,
+  name: r.name,
+  schemaId: r.schema_id,
+  enabledForProfile: r.enabled_profile === 1,
+  enabledForIdentity: r.enabled_identity === 1,
+  precedence: r.precedence,
+  createdAt: r.created_at,
+});
+
+/** The control plane on SQLite. Calls are synchronous underneath; the port is async. */
+export class SqliteControlStore implements ControlStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async createInstance(instance: Instance): Promise<void> {
+    this.db
+      .prepare('INSERT INTO instances (id, name, created_at, settings) VALUES (?, ?, ?, ?)')
+      .run(instance.id, instance.name, instance.createdAt, JSON.stringify(instance.settings));
+  }
+
+  async getInstance(id: string): Promise<Instance | undefined> {
+    const row = this.db.prepare('SELECT * FROM instances WHERE id = ?').get(id) as
+      | { id: string; name: string; created_at: number; settings: string }
+      | undefined;
+    return row && { id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings };
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    const rows = this.db.prepare('SELECT * FROM instances ORDER BY id').all() as Array<{ id: string; name: string; created_at: number; settings: string }>;
+    return rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings }));
+  }
+
+  async updateSettings(instanceId: string, settings: InstanceSettings): Promise<void> {
+    this.db.prepare('UPDATE instances SET settings = ? WHERE id = ?').run(JSON.stringify(settings), instanceId);
+  }
+
+  async createKey(key: ApiKeyRecord, primaryHash: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO api_keys (id, instance_id, name, role, primary_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(key.id, key.instanceId, key.name, key.role, primaryHash, key.createdAt);
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyMatch | undefined> {
+    const primary = this.db.prepare('SELECT * FROM api_keys WHERE primary_hash = ?').get(hash) as KeyRow | undefined;
+    if (primary) return { key: toKey(primary), which: 'primary' };
+    const secondary = this.db.prepare('SELECT * FROM api_keys WHERE secondary_hash = ?').get(hash) as KeyRow | undefined;
+    return secondary && { key: toKey(secondary), which: 'secondary' };
+  }
+
+  async getKey(instanceId: string, keyId: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM api_keys WHERE instance_id = ? AND id = ?').get(instanceId, keyId) as KeyRow | undefined;
+    return row && toKey(row);
+  }
+
+  async listKeys(instanceId: string): Promise<ApiKeyRecord[]> {
+    return (this.db.prepare('SELECT * FROM api_keys WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as KeyRow[]).map(toKey);
+  }
+
+  async rotateKey(instanceId: string, keyId: string, newPrimaryHash: string, at: number): Promise<void> {
+    this.db
+      .prepare('UPDATE api_keys SET secondary_hash = primary_hash, primary_hash = ?, rotated_at = ? WHERE instance_id = ? AND id = ?')
+      .run(newPrimaryHash, at, instanceId, keyId);
+  }
+
+  async dropSecondary(instanceId: string, keyId: string): Promise<void> {
+    this.db.prepare('UPDATE api_keys SET secondary_hash = NULL WHERE instance_id = ? AND id = ?').run(instanceId, keyId);
+  }
+
+  async revokeKey(instanceId: string, keyId: string, at: number): Promise<void> {
+    this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE instance_id = ? AND id = ? AND revoked_at IS NULL').run(at, instanceId, keyId);
+  }
+
+  async listNamespaces(instanceId: string): Promise<Namespace[]> {
+    const rows = this.db.prepare('SELECT * FROM namespaces WHERE instance_id = ? ORDER BY priority, code').all(instanceId) as NamespaceRow[];
+    return rows.map((r) => ({
+      code: r.code,
+      name: r.name,
+      normalizer: r.normalizer as NormalizerName,
+      priority: r.priority,
+      unique: r.is_unique === 1,
+      builtin: r.builtin === 1,
+      aliases: JSON.parse(r.aliases) as string[],
+    }));
+  }
+
+  async upsertNamespace(instanceId: string, ns: Namespace, at: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO namespaces (instance_id, code, name, normalizer, priority, is_unique, builtin, aliases, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id, code) DO UPDATE SET name = excluded.name, normalizer = excluded.normalizer,
+           priority = excluded.priority, is_unique = excluded.is_unique, aliases = excluded.aliases`,
+      )
+      .run(instanceId, ns.code, ns.name, ns.normalizer, ns.priority, ns.unique ? 1 : 0, ns.builtin ? 1 : 0, JSON.stringify(ns.aliases), at);
+  }
+
+  async createSchema(s: SchemaDef): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO schemas (instance_id, id, name, class, json_schema, identities, field_groups, id_field, timestamp_field, version, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(s.instanceId, s.id, s.name, s.class, JSON.stringify(s.jsonSchema), JSON.stringify(s.identities), JSON.stringify(s.fieldGroups), s.idField, s.timestampField, s.version, s.createdAt);
+  }
+
+  async listSchemas(instanceId: string): Promise<SchemaDef[]> {
+    return (this.db.prepare('SELECT * FROM schemas WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as SchemaRow[]).map(toSchema);
+  }
+
+  async createDataset(d: DatasetDef): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.createdAt);
+  }
+
+  async updateDataset(d: DatasetDef): Promise<void> {
+    this.db
+      .prepare('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ? WHERE instance_id = ? AND id = ?')
+      .run(d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.instanceId, d.id);
+  }
+
+  async listDatasets(instanceId: string): Promise<DatasetDef[]> {
+    return (this.db.prepare('SELECT * FROM datasets WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as DatasetRow[]).map(toDataset);
+  }
+}

@@ -1,0 +1,97 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Versioned schema migrations, applied in order on start. Never edit a released migration:
+ * add a new one. Every table carries `instance_id` first in its key (the distribution key).
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'control plane and profile state',
+    sql: `
+CREATE TABLE instances (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL, settings TEXT NOT NULL
+);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+  primary_hash TEXT NOT NULL, secondary_hash TEXT, created_at INTEGER NOT NULL,
+  rotated_at INTEGER, revoked_at INTEGER
+);
+CREATE UNIQUE INDEX api_keys_primary ON api_keys(primary_hash);
+CREATE INDEX api_keys_secondary ON api_keys(secondary_hash) WHERE secondary_hash IS NOT NULL;
+CREATE INDEX api_keys_instance ON api_keys(instance_id);
+CREATE TABLE namespaces (
+  instance_id TEXT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, normalizer TEXT NOT NULL,
+  priority INTEGER NOT NULL, is_unique INTEGER NOT NULL, builtin INTEGER NOT NULL, aliases TEXT NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, code)
+);
+CREATE TABLE schemas (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, class TEXT NOT NULL,
+  json_schema TEXT NOT NULL, identities TEXT NOT NULL, field_groups TEXT NOT NULL,
+  id_field TEXT NOT NULL, timestamp_field TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (instance_id, id), UNIQUE (instance_id, name)
+);
+CREATE TABLE datasets (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, schema_id TEXT NOT NULL,
+  enabled_profile INTEGER NOT NULL, enabled_identity INTEGER NOT NULL, precedence INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (instance_id, id), UNIQUE (instance_id, name)
+);
+CREATE TABLE profiles (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, view TEXT NOT NULL, PRIMARY KEY (instance_id, customer_id)
+) WITHOUT ROWID;
+CREATE TABLE customer_aliases (
+  instance_id TEXT NOT NULL, old_id TEXT NOT NULL, survivor_id TEXT NOT NULL, merged_at INTEGER NOT NULL,
+  PRIMARY KEY (instance_id, old_id)
+) WITHOUT ROWID;
+CREATE INDEX customer_aliases_survivor ON customer_aliases(instance_id, survivor_id);
+CREATE TABLE identities (
+  instance_id TEXT NOT NULL, namespace TEXT NOT NULL, value TEXT NOT NULL, customer_id TEXT NOT NULL,
+  first_seen INTEGER NOT NULL, PRIMARY KEY (instance_id, namespace, value)
+) WITHOUT ROWID;
+CREATE INDEX identities_customer ON identities(instance_id, customer_id);
+CREATE TABLE fragments (
+  instance_id TEXT NOT NULL, dataset_id TEXT NOT NULL, record_key TEXT NOT NULL, customer_id TEXT NOT NULL,
+  ts INTEGER NOT NULL, received_at INTEGER NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (instance_id, dataset_id, record_key)
+);
+CREATE INDEX fragments_customer ON fragments(instance_id, customer_id);
+CREATE TABLE activities (
+  instance_id TEXT NOT NULL, activity_id TEXT NOT NULL, dataset_id TEXT NOT NULL, customer_id TEXT NOT NULL,
+  ts INTEGER NOT NULL, type TEXT, hash TEXT NOT NULL, received_at INTEGER NOT NULL, valid_until INTEGER,
+  record TEXT NOT NULL, PRIMARY KEY (instance_id, activity_id)
+);
+CREATE INDEX activities_timeline ON activities(instance_id, customer_id, ts, activity_id);
+CREATE TABLE merges (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, survivor_id TEXT NOT NULL, absorbed_id TEXT NOT NULL,
+  dataset_id TEXT, record_key TEXT, at INTEGER NOT NULL, PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX merges_survivor ON merges(instance_id, survivor_id);
+CREATE TABLE identity_warnings (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL,
+  ident_values TEXT NOT NULL, customer_ids TEXT NOT NULL, dataset_id TEXT, record_key TEXT, at INTEGER NOT NULL,
+  PRIMARY KEY (instance_id, id)
+);
+CREATE TABLE failed_records (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, dataset_id TEXT NOT NULL, request_id TEXT NOT NULL,
+  received_at INTEGER NOT NULL, record TEXT NOT NULL, errors TEXT NOT NULL, PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX failed_records_dataset ON failed_records(instance_id, dataset_id, id);
+CREATE TABLE lake_watermarks (segment TEXT PRIMARY KEY, applied_offset INTEGER NOT NULL);
+`,
+  },
+];
+
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version),
+  );
+  for (const m of MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+    })();
+  }
+}

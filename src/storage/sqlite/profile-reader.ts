@@ -1,0 +1,198 @@
+import type Database from 'better-sqlite3';
+import type { JsonObject } from '../../domain/json-path.js';
+import type { ProfileView } from '../../domain/profile/merge-policy.js';
+import type {
+  ActivityRow,
+  FailedRecord,
+  IdentityWarning,
+  MergeRow,
+  ProfileReader,
+  ProfileRow,
+  StoredFragment,
+  TimelineQuery,
+} from '../../ports/profile-store.js';
+
+interface ActivityDbRow {
+  activity_id: string;
+  dataset_id: string;
+  customer_id: string;
+  ts: number;
+  type: string | null;
+  hash: string;
+  received_at: number;
+  valid_until: number | null;
+  record: string;
+}
+
+const toActivity = (r: ActivityDbRow): ActivityRow => ({
+  activityId: r.activity_id,
+  datasetId: r.dataset_id,
+  customerId: r.customer_id,
+  timestamp: r.ts,
+  type: r.type,
+  hash: r.hash,
+  receivedAt: r.received_at,
+  validUntil: r.valid_until,
+  record: JSON.parse(r.record) as JsonObject,
+});
+
+/** Reads on their own connection, so that they never wait for the writer (WAL). */
+export class SqliteProfileReader implements ProfileReader {
+  private readonly s: Record<string, Database.Statement>;
+
+  constructor(private readonly db: Database.Database) {
+    const p = (sql: string): Database.Statement => db.prepare(sql);
+    this.s = {
+      alias: p('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?').pluck(),
+      exists: p('SELECT 1 FROM profiles WHERE instance_id = ? AND customer_id = ?').pluck(),
+      profile: p('SELECT customer_id, created_at, updated_at, view FROM profiles WHERE instance_id = ? AND customer_id = ?'),
+      byIdentity: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
+      byRecordKey: p('SELECT customer_id FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?').pluck(),
+      identities: p('SELECT namespace, value, first_seen AS firstSeen FROM identities WHERE instance_id = ? AND customer_id = ? ORDER BY namespace, value'),
+      previous: p('SELECT old_id FROM customer_aliases WHERE instance_id = ? AND survivor_id = ? ORDER BY old_id').pluck(),
+      fragments: p('SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments WHERE instance_id = ? AND customer_id = ? ORDER BY dataset_id, record_key'),
+      merges: p('SELECT * FROM merges WHERE instance_id = ? AND survivor_id = ? ORDER BY at, id'),
+      warnings: p('SELECT * FROM identity_warnings WHERE instance_id = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
+      failed: p('SELECT * FROM failed_records WHERE instance_id = ? AND dataset_id = ? ORDER BY id LIMIT ? OFFSET ?'),
+      count: p('SELECT count(*) FROM profiles WHERE instance_id = ?').pluck(),
+      watermarks: p('SELECT segment, applied_offset FROM lake_watermarks'),
+    };
+  }
+
+  async resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> {
+    if (this.s['exists']!.get(instanceId, customerId) !== undefined) return customerId;
+    const survivor = this.s['alias']!.get(instanceId, customerId) as string | undefined;
+    return survivor;
+  }
+
+  async profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined> {
+    const row = this.s['profile']!.get(instanceId, customerId) as
+      | { customer_id: string; created_at: number; updated_at: number; view: string }
+      | undefined;
+    return row && { customerId: row.customer_id, createdAt: row.created_at, updatedAt: row.updated_at, view: JSON.parse(row.view) as ProfileView };
+  }
+
+  async findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined> {
+    return this.s['byIdentity']!.get(instanceId, namespace, value) as string | undefined;
+  }
+
+  async findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined> {
+    return this.s['byRecordKey']!.get(instanceId, datasetId, recordKey) as string | undefined;
+  }
+
+  async identities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {
+    return this.s['identities']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>;
+  }
+
+  async previousIds(instanceId: string, customerId: string): Promise<string[]> {
+    return this.s['previous']!.all(instanceId, customerId) as string[];
+  }
+
+  async fragments(instanceId: string, customerId: string): Promise<StoredFragment[]> {
+    const rows = this.s['fragments']!.all(instanceId, customerId) as Array<{
+      dataset_id: string;
+      record_key: string;
+      customer_id: string;
+      ts: number;
+      received_at: number;
+      record: string;
+    }>;
+    return rows.map((r) => ({
+      datasetId: r.dataset_id,
+      recordKey: r.record_key,
+      customerId: r.customer_id,
+      timestamp: r.ts,
+      receivedAt: r.received_at,
+      record: JSON.parse(r.record) as JsonObject,
+    }));
+  }
+
+  async timeline(instanceId: string, customerId: string, q: TimelineQuery): Promise<ActivityRow[]> {
+    const where = ['instance_id = ?', 'customer_id = ?', '(valid_until IS NULL OR valid_until > ?)'];
+    const params: Array<string | number> = [instanceId, customerId, q.now];
+    if (q.from !== undefined) {
+      where.push('ts >= ?');
+      params.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('ts < ?');
+      params.push(q.to);
+    }
+    if (q.types && q.types.length > 0) {
+      where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
+      params.push(...q.types);
+    }
+    const desc = q.order === 'desc';
+    if (q.before) {
+      where.push(desc ? '(ts < ? OR (ts = ? AND activity_id < ?))' : '(ts > ? OR (ts = ? AND activity_id > ?))');
+      params.push(q.before.timestamp, q.before.timestamp, q.before.activityId);
+    }
+    const dir = desc ? 'DESC' : 'ASC';
+    const sql = `SELECT * FROM activities WHERE ${where.join(' AND ')} ORDER BY ts ${dir}, activity_id ${dir} LIMIT ?`;
+    params.push(q.limit);
+    return (this.db.prepare(sql).all(...params) as ActivityDbRow[]).map(toActivity);
+  }
+
+  async merges(instanceId: string, customerId: string): Promise<MergeRow[]> {
+    const rows = this.s['merges']!.all(instanceId, customerId) as Array<{
+      id: string;
+      survivor_id: string;
+      absorbed_id: string;
+      dataset_id: string | null;
+      record_key: string | null;
+      at: number;
+    }>;
+    return rows.map((r) => ({ id: r.id, survivorId: r.survivor_id, absorbedId: r.absorbed_id, datasetId: r.dataset_id, recordKey: r.record_key, at: r.at }));
+  }
+
+  async warnings(instanceId: string, limit: number, offset: number): Promise<IdentityWarning[]> {
+    const rows = this.s['warnings']!.all(instanceId, limit, offset) as Array<{
+      id: string;
+      kind: IdentityWarning['kind'];
+      namespace: string;
+      ident_values: string;
+      customer_ids: string;
+      dataset_id: string | null;
+      record_key: string | null;
+      at: number;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      namespace: r.namespace,
+      values: JSON.parse(r.ident_values) as string[],
+      customerIds: JSON.parse(r.customer_ids) as string[],
+      datasetId: r.dataset_id,
+      recordKey: r.record_key,
+      at: r.at,
+    }));
+  }
+
+  async failedRecords(instanceId: string, datasetId: string, limit: number, offset: number): Promise<FailedRecord[]> {
+    const rows = this.s['failed']!.all(instanceId, datasetId, limit, offset) as Array<{
+      id: string;
+      dataset_id: string;
+      request_id: string;
+      received_at: number;
+      record: string;
+      errors: string;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      datasetId: r.dataset_id,
+      requestId: r.request_id,
+      receivedAt: r.received_at,
+      record: JSON.parse(r.record) as unknown,
+      errors: JSON.parse(r.errors) as FailedRecord['errors'],
+    }));
+  }
+
+  async countProfiles(instanceId: string): Promise<number> {
+    return this.s['count']!.get(instanceId) as number;
+  }
+
+  async lakeWatermarks(): Promise<Map<string, number>> {
+    const rows = this.s['watermarks']!.all() as Array<{ segment: string; applied_offset: number }>;
+    return new Map(rows.map((r) => [r.segment, r.applied_offset]));
+  }
+}

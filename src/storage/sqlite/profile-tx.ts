@@ -1,0 +1,146 @@
+import type Database from 'better-sqlite3';
+import type { Identity } from '../../domain/identity/extract.js';
+import type { JsonObject } from '../../domain/json-path.js';
+import type { ProfileView } from '../../domain/profile/merge-policy.js';
+import type { ActivityRow, FailedRecord, IdentityWarning, MergeRow, ProfileTx, StoredFragment } from '../../ports/profile-store.js';
+
+type Stmt = Database.Statement;
+
+/** The write side of profile state on SQLite: prepared once, used inside one transaction at a time. */
+export class SqliteProfileTx implements ProfileTx {
+  private readonly s: Record<string, Stmt>;
+
+  constructor(db: Database.Database) {
+    const p = (sql: string): Stmt => db.prepare(sql);
+    this.s = {
+      owner: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
+      valuesOf: p('SELECT namespace, value FROM identities WHERE instance_id = ? AND customer_id = ?'),
+      createProfile: p(`INSERT INTO profiles (instance_id, customer_id, created_at, updated_at, view) VALUES (?, ?, ?, ?, '{"attributes":{},"sources":{}}')`),
+      moveIdentities: p('UPDATE identities SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveFragments: p('UPDATE fragments SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveActivities: p('UPDATE activities SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveAliases: p('UPDATE customer_aliases SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?'),
+      addAlias: p('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?)'),
+      deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
+      addMerge: p('INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      link: p('INSERT OR IGNORE INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES (?, ?, ?, ?, ?)'),
+      graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities WHERE instance_id = ? AND customer_id = ?'),
+      dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
+      fragmentHash: p('SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
+      upsertFragment: p(
+        `INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET customer_id = excluded.customer_id,
+           ts = excluded.ts, received_at = excluded.received_at, hash = excluded.hash, record = excluded.record`,
+      ),
+      activity: p('SELECT hash, customer_id AS customerId FROM activities WHERE instance_id = ? AND activity_id = ?'),
+      insertActivity: p(
+        `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      fragmentsOf: p('SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments WHERE instance_id = ? AND customer_id = ?'),
+      saveView: p('UPDATE profiles SET view = ?, updated_at = ? WHERE instance_id = ? AND customer_id = ?'),
+      warning: p(
+        `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      failed: p('INSERT INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      watermark: p(
+        'INSERT INTO lake_watermarks (segment, applied_offset) VALUES (?, ?) ON CONFLICT (segment) DO UPDATE SET applied_offset = MAX(applied_offset, excluded.applied_offset)',
+      ),
+    };
+  }
+
+  identityOwner(instanceId: string, identity: { namespace: string; value: string }): string | undefined {
+    return this.s['owner']!.get(instanceId, identity.namespace, identity.value) as string | undefined;
+  }
+
+  uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    const wanted = new Set(namespaces);
+    for (const row of this.s['valuesOf']!.all(instanceId, customerId) as Array<{ namespace: string; value: string }>) {
+      if (!wanted.has(row.namespace)) continue;
+      const set = out.get(row.namespace) ?? new Set<string>();
+      set.add(row.value);
+      out.set(row.namespace, set);
+    }
+    return out;
+  }
+
+  createProfile(instanceId: string, customerId: string, at: number): void {
+    this.s['createProfile']!.run(instanceId, customerId, at, at);
+  }
+
+  mergeProfiles(instanceId: string, m: MergeRow): void {
+    const { survivorId: to, absorbedId: from } = m;
+    this.s['moveIdentities']!.run(to, instanceId, from);
+    this.s['moveFragments']!.run(to, instanceId, from);
+    this.s['moveActivities']!.run(to, instanceId, from);
+    this.s['moveAliases']!.run(to, instanceId, from);
+    this.s['addAlias']!.run(instanceId, from, to, m.at);
+    this.s['deleteProfile']!.run(instanceId, from);
+    this.s['addMerge']!.run(instanceId, m.id, to, from, m.datasetId, m.recordKey, m.at);
+  }
+
+  linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): void {
+    for (const id of identities) this.s['link']!.run(instanceId, id.namespace, id.value, customerId, at);
+  }
+
+  graphIdentities(instanceId: string, customerId: string): Array<{ namespace: string; value: string; firstSeen: number }> {
+    return this.s['graph']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>;
+  }
+
+  dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): void {
+    for (const id of identities) this.s['dropIdentity']!.run(instanceId, id.namespace, id.value);
+  }
+
+  upsertFragment(instanceId: string, f: StoredFragment, hash: string): boolean {
+    const existing = this.s['fragmentHash']!.get(instanceId, f.datasetId, f.recordKey) as { hash: string; customer_id: string } | undefined;
+    if (existing && existing.hash === hash && existing.customer_id === f.customerId) return false;
+    this.s['upsertFragment']!.run(instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, hash, JSON.stringify(f.record));
+    return true;
+  }
+
+  existingActivity(instanceId: string, activityId: string): { hash: string; customerId: string } | undefined {
+    return this.s['activity']!.get(instanceId, activityId) as { hash: string; customerId: string } | undefined;
+  }
+
+  insertActivity(instanceId: string, a: ActivityRow): void {
+    this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, JSON.stringify(a.record));
+  }
+
+  fragmentsOf(instanceId: string, customerId: string): StoredFragment[] {
+    const rows = this.s['fragmentsOf']!.all(instanceId, customerId) as Array<{
+      dataset_id: string;
+      record_key: string;
+      customer_id: string;
+      ts: number;
+      received_at: number;
+      record: string;
+    }>;
+    return rows.map((r) => ({
+      datasetId: r.dataset_id,
+      recordKey: r.record_key,
+      customerId: r.customer_id,
+      timestamp: r.ts,
+      receivedAt: r.received_at,
+      record: JSON.parse(r.record) as JsonObject,
+    }));
+  }
+
+  saveView(instanceId: string, customerId: string, view: ProfileView, at: number): void {
+    this.s['saveView']!.run(JSON.stringify(view), at, instanceId, customerId);
+  }
+
+  recordWarning(instanceId: string, w: IdentityWarning): void {
+    this.s['warning']!.run(instanceId, w.id, w.kind, w.namespace, JSON.stringify(w.values), JSON.stringify(w.customerIds), w.datasetId, w.recordKey, w.at);
+  }
+
+  recordFailed(instanceId: string, f: FailedRecord): void {
+    this.s['failed']!.run(instanceId, f.id, f.datasetId, f.requestId, f.receivedAt, JSON.stringify(f.record), JSON.stringify(f.errors));
+  }
+
+  setLakeWatermark(segment: string, offset: number): void {
+    this.s['watermark']!.run(segment, offset);
+  }
+}

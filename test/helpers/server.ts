@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/server.js';
+import type { Clock } from '../../src/domain/clock.js';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  server: RunningServer;
+  api: Api;
+  close(): Promise<void>;
+}
+
+/** A parsed JSON answer: every property is again a Doc, so tests can walk it and assert on it. */
+export interface Doc {
+  [key: string]: Doc;
+}
+
+export interface ApiResponse<T = Doc> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export type Api = <T = Doc>(method: string, path: string, options?: { body?: unknown; raw?: string | Buffer; key?: string | null; headers?: Record<string, string> }) => Promise<ApiResponse<T>>;
+
+export function makeApi(url: string, defaultKey: string): Api {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    const key = options.key === undefined ? defaultKey : options.key;
+    if (key !== null) headers['authorization'] ??= `Bearer ${key}`;
+    let body: string | Buffer | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await fetch(url + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  };
+}
+
+/** A real server on a free port over a fresh data dir. */
+export async function startTestServer(options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
+  const server = await startServer(
+    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn' },
+    { logger: false, ...(options.clock ? { clock: options.clock } : {}) },
+  );
+  const url = server.url;
+  return {
+    url,
+    dataDir,
+    server,
+    api: makeApi(url, ADMIN_KEY),
+    async close() {
+      await server.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
