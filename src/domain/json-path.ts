@@ -14,8 +14,13 @@ export function getPath(obj: JsonValue | undefined, path: string): JsonValue | u
   return cur;
 }
 
-export function setPath(obj: JsonObject, path: string, value: JsonValue): void {
-  const parts = path.split('.');
+/** Keys may hold dots (XDM extension keys are URIs): in flattened paths `~` is `~0` and `.` is `~1`. */
+export const escapeKey = (key: string): string => (key.includes('~') || key.includes('.') ? key.replaceAll('~', '~0').replaceAll('.', '~1') : key);
+const unescapeKey = (key: string): string => (key.includes('~') ? key.replaceAll('~1', '.').replaceAll('~0', '~') : key);
+
+/** Sets a value at a flattened path made by `flattenLeaves`. */
+export function setFlatPath(obj: JsonObject, path: string, value: JsonValue): void {
+  const parts = path.split('.').map(unescapeKey);
   let cur: JsonObject = obj;
   for (let i = 0; i < parts.length - 1; i++) {
     const key = parts[i]!;
@@ -31,7 +36,7 @@ export function setPath(obj: JsonObject, path: string, value: JsonValue): void {
 }
 
 /**
- * Flattens an object into leaf paths. Arrays are leaves. Paths listed in `atomic` (field groups)
+ * Flattens an object into leaf paths (keys escaped, see `escapeKey`). Arrays are leaves. Paths listed in `atomic` (field groups)
  * are kept whole as one leaf. Keys in `skip` at the top level are left out.
  */
 export function flattenLeaves(
@@ -43,7 +48,7 @@ export function flattenLeaves(
   const walk = (node: JsonObject, prefix: string): void => {
     for (const [key, value] of Object.entries(node)) {
       if (prefix === '' && skip.has(key)) continue;
-      const path = prefix === '' ? key : `${prefix}.${key}`;
+      const path = prefix === '' ? escapeKey(key) : `${prefix}.${escapeKey(key)}`;
       if (isObject(value) && !atomic.has(path)) walk(value, path);
       else out.set(path, value);
     }

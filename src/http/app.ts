@@ -34,8 +34,14 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });
   });
+  // On shutdown, answers in flight close their connection so that keep-alive clients let go.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     void reply.header('x-request-id', req.id);
+    if (closing) void reply.header('connection', 'close');
     return payload;
   });
   app.addHook('preHandler', createAuthHook(t.keys));

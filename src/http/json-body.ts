@@ -7,7 +7,7 @@ import { TesseraError } from '../domain/errors.js';
  * silently replaced, and malformed JSON gets a stable code and a message with the position.
  */
 export function registerJsonParser(app: FastifyInstance): void {
-  app.removeContentTypeParser(['application/json']);
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done) => {
     if (body.length === 0) {
       done(new TesseraError('invalid', 'empty_body', 'the request body is empty; send a JSON document'), undefined);

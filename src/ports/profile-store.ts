@@ -64,6 +64,8 @@ export interface ProfileRow {
 
 /** One write transaction over profile state. Every method acts inside it. */
 export interface ProfileTx {
+  /** Runs `fn` so that its writes are undone on its own if it throws, leaving the rest of the transaction intact. */
+  isolated<T>(fn: () => Promise<T>): Promise<T>;
   identityOwner(instanceId: string, identity: { namespace: string; value: string }): Awaitable<string | undefined>;
   uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Awaitable<Map<string, Set<string>>>;
   createProfile(instanceId: string, customerId: string, at: number): Awaitable<void>;

@@ -1,4 +1,5 @@
-import type { Api } from './server.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestServer, type Api, type TestServer } from './server.js';
 
 /** A profile schema in XDM's API form with the usual person fields and identity fields. */
 export const PERSON_SCHEMA = {
@@ -71,3 +72,14 @@ export const ingestBatch = (api: Api, messages: unknown[], instance = 'default')
 
 export const profileByIdentity = (api: Api, identity: string, instance = 'default') =>
   api('GET', `/api/instances/${instance}/profiles?identity=${encodeURIComponent(identity)}`);
+
+/** Registers a server with the people datasets for the whole test file. */
+export function usePeopleServer(): { ts: TestServer; ds: Setup } {
+  const ctx = {} as { ts: TestServer; ds: Setup };
+  beforeAll(async () => {
+    ctx.ts = await startTestServer();
+    ctx.ds = await setupPeople(ctx.ts.api);
+  });
+  afterAll(async () => ctx.ts.close());
+  return ctx;
+}

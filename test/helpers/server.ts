@@ -28,7 +28,7 @@ export interface ApiResponse<T = Doc> {
 export type Api = <T = Doc>(method: string, path: string, options?: { body?: unknown; raw?: string | Buffer; key?: string | null; headers?: Record<string, string> }) => Promise<ApiResponse<T>>;
 
 export function makeApi(url: string, defaultKey: string): Api {
-  return async (method, path, options = {}) => {
+  return async <T = Doc>(method: string, path: string, options: Parameters<Api>[2] = {}): Promise<ApiResponse<T>> => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     const key = options.key === undefined ? defaultKey : options.key;
     if (key !== null) headers['authorization'] ??= `Bearer ${key}`;
@@ -36,7 +36,8 @@ export function makeApi(url: string, defaultKey: string): Api {
     if (options.raw !== undefined) body = options.raw;
     else if (options.body !== undefined) body = JSON.stringify(options.body);
     if (body !== undefined) headers['content-type'] ??= 'application/json';
-    const res = await fetch(url + path, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const payload: string | Blob | undefined = typeof body === 'string' || body === undefined ? body : new Blob([new Uint8Array(body)]);
+    const res = await fetch(url + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
     const text = await res.text();
     let parsed: unknown = text;
     try {

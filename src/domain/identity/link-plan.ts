@@ -35,10 +35,11 @@ const key = (i: Identity): string => `${i.namespace}:${i.value}`;
  * Decides how one record changes the identity graph. Pure: the store gathers the context and
  * carries the plan out in one transaction.
  *
- * The record's identities are taken primary first. The profile of the first bound identity is the
- * anchor; every other profile the record touches is merged with it unless that would put two values
- * of a unique namespace in one profile, in which case the link is refused and reported. Ids are
- * time-ordered, so the smallest id of the merged set is the oldest profile and survives.
+ * The record's primary identity comes first: its profile, or (when it is new) the values it brings,
+ * seed the result. Every other profile the record touches is merged in unless that would put two
+ * values of a unique namespace in one profile, in which case the link is refused and reported; a
+ * new primary identity that conflicts that way gets a profile of its own. Ids are time-ordered, so
+ * the smallest id of the merged set is the oldest profile and survives.
  */
 export function planLinks(identities: readonly Identity[], ctx: LinkContext): LinkPlan {
   const candidates: string[] = [];
@@ -72,16 +73,21 @@ export function planLinks(identities: readonly Identity[], ctx: LinkContext): Li
     return null;
   };
 
+  // The record's primary identity seeds the result: its profile if it has one, else the values it brings.
   const merged: string[] = [];
+  const primary = identities[0];
+  const primaryOwner = primary ? ctx.owners.get(key(primary)) : undefined;
+  if (primaryOwner !== undefined) {
+    merged.push(primaryOwner);
+    addHeld(primaryOwner);
+  } else if (primary && ctx.uniqueNamespaces.has(primary.namespace)) {
+    held.set(primary.namespace, new Set([primary.value]));
+  }
   for (const candidate of candidates) {
-    if (merged.length === 0) {
-      merged.push(candidate);
-      addHeld(candidate);
-      continue;
-    }
+    if (merged.includes(candidate)) continue;
     const conflict = conflictWith(candidate);
     if (conflict) {
-      refused.push({ ...conflict, customerIds: [merged[0]!, candidate] });
+      refused.push({ ...conflict, customerIds: merged.length > 0 ? [merged[0]!, candidate] : [candidate] });
       continue;
     }
     merged.push(candidate);

@@ -1,4 +1,4 @@
-import { flattenLeaves, setPath, type JsonObject, type JsonValue } from '../json-path.js';
+import { flattenLeaves, setFlatPath, type JsonObject, type JsonValue } from '../json-path.js';
 import type { MergePolicyName } from '../schema/model.js';
 
 /** One source's contribution to a profile: the record of one dataset. */
@@ -47,7 +47,7 @@ export function mergeFragments(fragments: readonly Fragment[], policy: MergePoli
   for (const path of [...best.keys()].sort()) {
     const { value, fragment } = best.get(path)!;
     if (hasAncestorIn(path, best)) continue;
-    setPath(attributes, path, value);
+    setFlatPath(attributes, path, value);
     sources[path] = { datasetId: fragment.datasetId, recordKey: fragment.recordKey, timestamp: fragment.timestamp };
   }
   return { attributes, sources };

@@ -1,5 +1,5 @@
 import type { Clock } from '../../domain/clock.js';
-import type { ProfileStore, ProfileTx } from '../../ports/profile-store.js';
+import type { FailedRecord, ProfileStore, ProfileTx } from '../../ports/profile-store.js';
 import type { LakePosition } from '../../ports/lake.js';
 import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
@@ -13,6 +13,15 @@ export interface ApplyDeps {
   clock: Clock;
 }
 
+const failedRecordOf = (r: PreparedRecord, keyword: string, message: string): FailedRecord => ({
+  id: r.recordId,
+  datasetId: r.datasetId,
+  requestId: r.receipt.requestId,
+  receivedAt: r.receipt.receivedAt,
+  record: r.raw,
+  errors: [{ path: '/', keyword, message }],
+});
+
 /** Applies one record: identities, then its fragment or activity. */
 async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number, touched: Set<string>): Promise<ApplyOutcome> {
   const dataset = catalog.datasetsById.get(r.datasetId);
@@ -23,6 +32,10 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
   if (r.kind === 'activity') status = await insertActivity(tx, r, customerId);
   else if (dataset.enabledForProfile) status = await upsertFragment(tx, r, customerId);
   else status = 'applied';
+  if (status === 'conflict' && r.receipt.path !== 'realtime') {
+    // Activities are immutable: a different body under a known id is kept as a failed record, never dropped.
+    await tx.recordFailed(r.instanceId, failedRecordOf(r, 'activity_conflict', `activity ${r.recordKey} already exists with a different body; activities are immutable`));
+  }
   if (status === 'applied' || merged.length > 0) touched.add(customerId);
   return { status, customerId, merged };
 }
@@ -59,7 +72,13 @@ export function createApplyBatchStep(deps: ApplyDeps) {
           }
           const set = touched.get(r.instanceId) ?? new Set<string>();
           touched.set(r.instanceId, set);
-          outcomes.push(await applyRecord(tx, catalog, r, now, set));
+          try {
+            outcomes.push(await tx.isolated(() => applyRecord(tx, catalog, r, now, set)));
+          } catch (err) {
+            // One record that cannot be applied never fails the others: it is kept with its error.
+            await tx.recordFailed(r.instanceId, failedRecordOf(r, 'apply_error', `the record could not be applied: ${(err as Error).message}`));
+            outcomes.push({ status: 'failed', customerId: null, merged: [] });
+          }
         }
         for (const f of work.failed) await tx.recordFailed(work.instanceId, f);
         results.push(outcomes);

@@ -8,6 +8,9 @@ import { parseMessage } from './parse-message.js';
 import { prepareRecord, type Violation } from './prepare-record.js';
 import type { PreparedRecord, Receipt } from '../records.js';
 
+/** Records refused outright (answered with an error, not kept): they break limits, not the schema. */
+const LIMIT_ERRORS: ReadonlySet<string> = new Set(['record_too_large', 'record_not_object', 'record_too_deep']);
+
 export interface MessageResult {
   index: number;
   status: number;
@@ -78,7 +81,7 @@ export class IngestService {
         return;
       }
       const error = { code: prepared.code, message: prepared.message, ...(prepared.violations.length > 0 ? { details: prepared.violations } : {}) };
-      if (options.syncValidation || prepared.code === 'record_too_large' || prepared.code === 'record_not_object') {
+      if (options.syncValidation || LIMIT_ERRORS.has(prepared.code)) {
         results.push({ index, status: prepared.code === 'record_too_large' ? 413 : 400, datasetId: dataset.id, error });
         return;
       }

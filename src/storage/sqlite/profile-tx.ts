@@ -10,7 +10,7 @@ type Stmt = Database.Statement;
 export class SqliteProfileTx implements ProfileTx {
   private readonly s: Record<string, Stmt>;
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     const p = (sql: string): Stmt => db.prepare(sql);
     this.s = {
       owner: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
@@ -44,11 +44,24 @@ export class SqliteProfileTx implements ProfileTx {
         `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      failed: p('INSERT INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      failed: p('INSERT OR IGNORE INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       watermark: p(
         'INSERT INTO lake_watermarks (segment, applied_offset) VALUES (?, ?) ON CONFLICT (segment) DO UPDATE SET applied_offset = MAX(applied_offset, excluded.applied_offset)',
       ),
     };
+  }
+
+  async isolated<T>(fn: () => Promise<T>): Promise<T> {
+    this.db.exec('SAVEPOINT record');
+    try {
+      const result = await fn();
+      this.db.exec('RELEASE record');
+      return result;
+    } catch (err) {
+      this.db.exec('ROLLBACK TO record');
+      this.db.exec('RELEASE record');
+      throw err;
+    }
   }
 
   identityOwner(instanceId: string, identity: { namespace: string; value: string }): string | undefined {

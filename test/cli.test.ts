@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeApi } from './helpers/server.js';
+import { setupPeople } from './helpers/fixtures.js';
+import { processJanitor, runCli, spawnServer } from './helpers/process.js';
+
+const janitor = processJanitor();
+const tempDir = janitor.tempDir;
+afterEach(janitor.cleanup);
+
+describe('tessera CLI', () => {
+  it('serve prints a generated admin key once when none is configured', async () => {
+    const dataDir = tempDir();
+    const env = { TESSERA_BOOTSTRAP_ADMIN_KEY: '' };
+    const first = await spawnServer(['--data-dir', dataDir], env);
+    janitor.track(first);
+    const key = /admin key \(shown only once, keep it\):\s+(\S+)/.exec(first.output())?.[1];
+    expect(key).toMatch(/^tsk_/);
+    const api = makeApi(first.url, key!);
+    expect((await api('GET', '/api/instances/default/manage/keys')).status).toBe(200);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const second = await spawnServer(['--data-dir', dataDir], env);
+    janitor.track(second);
+    expect(second.output()).not.toContain('shown only once');
+    expect((await makeApi(second.url, key!)('GET', '/api/instances/default/manage/keys')).status).toBe(200);
+  });
+
+  it('reads TESSERA_PORT, TESSERA_DATA_DIR and TESSERA_BOOTSTRAP_ADMIN_KEY from the environment', async () => {
+    const dataDir = tempDir();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const s = await spawnServer([], { TESSERA_PORT: String(port), TESSERA_DATA_DIR: dataDir, TESSERA_BOOTSTRAP_ADMIN_KEY: 'env-admin-key-0123456789' });
+    janitor.track(s);
+    expect(s.url).toBe(`http://127.0.0.1:${port}`);
+    expect(s.output()).toContain(`data dir ${dataDir}`);
+    expect((await makeApi(s.url, 'env-admin-key-0123456789')('GET', '/api/instances/default/manage/settings')).status).toBe(200);
+  });
+
+  it('instances and keys commands act on the data dir, and the server honours them', async () => {
+    const dataDir = tempDir();
+    const created = runCli(['instances', 'create', 'acme', '--name', 'Acme', '--data-dir', dataDir, '--json']);
+    expect(created.status, created.stderr).toBe(0);
+    const acme = JSON.parse(created.stdout) as { id: string; adminKey: string };
+    expect(acme.id).toBe('acme');
+    const dup = runCli(['instances', 'create', 'acme', '--data-dir', dataDir]);
+    expect(dup.status).toBe(1);
+    expect(dup.stderr).toContain('already exists');
+
+    const viewer = JSON.parse(runCli(['keys', 'create', '--instance', 'acme', '--role', 'viewer', '--name', 'dash', '--data-dir', dataDir, '--json']).stdout) as { id: string; key: string };
+    const list = JSON.parse(runCli(['keys', 'list', '--instance', 'acme', '--data-dir', dataDir, '--json']).stdout) as Array<{ role: string }>;
+    expect(list.map((k) => k.role).sort()).toEqual(['admin', 'viewer']);
+    expect(runCli(['keys', 'list', '--instance', 'acme', '--data-dir', dataDir, '--json']).stdout).not.toContain(viewer.key);
+
+    const s = await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: '' });
+    janitor.track(s);
+    expect(s.output()).not.toContain('shown only once'); // not empty: no bootstrap
+    const asViewer = makeApi(s.url, viewer.key);
+    expect((await asViewer('GET', '/api/instances/acme/manage/datasets')).status).toBe(200);
+    expect((await asViewer('POST', '/api/instances/acme/manage/namespaces', { body: { code: 'x1' } })).status).toBe(403);
+
+    const rotated = JSON.parse(runCli(['keys', 'rotate', viewer.id, '--instance', 'acme', '--data-dir', dataDir, '--json']).stdout) as { key: string };
+    expect((await makeApi(s.url, rotated.key)('GET', '/api/instances/acme/manage/datasets')).status).toBe(200);
+    expect(runCli(['keys', 'revoke', viewer.id, '--instance', 'acme', '--data-dir', dataDir]).status).toBe(0);
+    expect((await asViewer('GET', '/api/instances/acme/manage/datasets')).status).toBe(401);
+    expect((await makeApi(s.url, rotated.key)('GET', '/api/instances/acme/manage/datasets')).status).toBe(401);
+
+    const bad = runCli(['keys', 'create', '--instance', 'nope', '--role', 'viewer', '--data-dir', dataDir]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('instance nope does not exist');
+  });
+
+  it('SIGTERM finishes in-flight ingestion before exiting; every acknowledged record is there after restart', async () => {
+    const dataDir = tempDir();
+    const env = { TESSERA_BOOTSTRAP_ADMIN_KEY: 'sig-admin-key-0123456789' };
+    const s = await spawnServer(['--data-dir', dataDir], env);
+    janitor.track(s);
+    const api = makeApi(s.url, 'sig-admin-key-0123456789');
+    const ds = await setupPeople(api);
+    const sends: Array<Promise<{ status: number }>> = [];
+    for (let b = 0; b < 40; b++) {
+      const messages = Array.from({ length: 250 }, (_, i) => ({ datasetId: ds.crm, record: { crmId: `T-${b}-${i}` } }));
+      sends.push(api('POST', '/api/instances/default/collection/batch', { body: { messages } }).catch(() => ({ status: 0 })));
+    }
+    await sends[0]; // the first is answered, the rest are queued or in flight
+    s.child.kill('SIGTERM');
+    const statuses = (await Promise.all(sends)).map((r) => r.status);
+    expect(await s.exited).toBe(0);
+    const acked = statuses.map((st, b) => (st === 207 ? b : -1)).filter((b) => b >= 0);
+    expect(acked.length).toBeGreaterThan(0);
+    const again = await spawnServer(['--data-dir', dataDir], env);
+    janitor.track(again);
+    const api2 = makeApi(again.url, 'sig-admin-key-0123456789');
+    for (const b of acked) {
+      for (const i of [0, 249]) expect((await api2('GET', `/api/instances/default/profiles?identity=crmId:T-${b}-${i}`)).status).toBe(200);
+    }
+    expect(statuses.every((st) => st === 207 || st === 503 || st === 0)).toBe(true);
+  });
+});

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { ingestBatch, profileByIdentity, usePeopleServer } from './helpers/fixtures.js';
+
+const ctx = usePeopleServer();
+
+describe('streaming ingestion', () => {
+  it('answers a batch per message, in order; invalid messages never block valid ones', async () => {
+    const res = await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.crm, record: { crmId: 'B-1' } },
+      { datasetId: 'no-such-dataset', record: { crmId: 'B-2' } },
+      { header: { datasetId: ctx.ds.crm }, body: { xdmEntity: { crmId: 'B-3' } } },
+      'not an object',
+      { datasetId: ctx.ds.crm, record: { crmId: 'B-4', loyalty: { points: 'many' } } },
+      { record: { crmId: 'B-5' } },
+    ]);
+    expect(res.status).toBe(207);
+    const results = res.body.results as unknown as Array<{ index: number; status: number; error?: { code: string } }>;
+    expect(results.map((r) => [r.index, r.status, r.error?.code ?? null])).toEqual([
+      [0, 200, null],
+      [1, 404, 'dataset_not_found'],
+      [2, 200, null],
+      [3, 400, 'invalid_message'],
+      [4, 200, null], // acknowledged; validation is asynchronous and the record lands in the failed records
+      [5, 400, 'dataset_required'],
+    ]);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:B-1')).status).toBe(200);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:B-3')).status).toBe(200);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:B-4')).status).toBe(404);
+    const failed = await ctx.ts.api('GET', `/api/instances/default/manage/datasets/${ctx.ds.crm}/failed`);
+    const f = failed.body.failed as unknown as Array<{ record: { crmId: string }; errors: Array<{ path: string; keyword: string; message: string }> }>;
+    const b4 = f.find((x) => x.record.crmId === 'B-4')!;
+    expect(b4.errors).toEqual([{ path: '/loyalty/points', keyword: 'type', message: 'must be number' }]);
+  });
+
+  it('validates synchronously on request and returns every violation', async () => {
+    const bad = await ctx.ts.api('POST', `/api/instances/default/collection/${ctx.ds.crm}?syncValidation=true`, {
+      body: { record: { crmId: 7, loyalty: { points: 'x', tier: 3 }, timestamp: 'yesterday' } },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('schema_violation');
+    const paths = (bad.body.details as unknown as Array<{ path: string; keyword: string }>).map((d) => `${d.path} ${d.keyword}`).sort();
+    expect(paths).toEqual(['/crmId type', '/loyalty/points type', '/loyalty/tier type', '/timestamp format']);
+    const good = await ctx.ts.api('POST', `/api/instances/default/collection/${ctx.ds.crm}?syncValidation=true`, { body: { record: { crmId: 'S-1' } } });
+    expect(good.status).toBe(200);
+    expect(good.body.validation).toBe('passed');
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:S-1')).status).toBe(200);
+  });
+
+  it('replaying the same batch twice changes nothing', async () => {
+    const messages = [
+      { datasetId: ctx.ds.crm, record: { crmId: 'R-1', personalEmail: { address: 'r1@example.com' }, timestamp: '2026-03-01T00:00:00Z' } },
+      { datasetId: ctx.ds.web, record: { personalEmail: { address: 'r1@example.com' }, loyalty: { tier: 'gold' }, timestamp: '2026-03-02T00:00:00Z' } },
+      { datasetId: ctx.ds.events, record: { _id: 'evt-r1', timestamp: '2026-03-03T00:00:00Z', eventType: 'order', identityMap: { email: [{ id: 'r1@example.com' }] } } },
+    ];
+    await ingestBatch(ctx.ts.api, messages);
+    const snapshot = async () => {
+      const p = await profileByIdentity(ctx.ts.api, 'crmId:R-1');
+      const id = String(p.body.customerId);
+      return {
+        profile: p.body,
+        fragments: (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/fragments`)).body,
+        timeline: (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline`)).body,
+        merges: (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/merges`)).body,
+        failed: (await ctx.ts.api('GET', `/api/instances/default/manage/datasets/${ctx.ds.events}/failed`)).body,
+      };
+    };
+    const first = await snapshot();
+    await ingestBatch(ctx.ts.api, messages);
+    const second = await snapshot();
+    expect(second).toEqual(first);
+    expect(first.timeline['items']).toHaveLength(1);
+  });
+
+  it('merges by timestampOrdered with per-field timestamps, or by datasetPrecedence on request', async () => {
+    await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.crm, record: { crmId: 'M-1', loyalty: { tier: 'silver', points: 5 }, homeAddress: { street1: '1 Old Rd', city: 'Oldtown', postalCode: '111' }, timestamp: '2026-01-01T00:00:00Z' } },
+      { datasetId: ctx.ds.web, record: { crmId: 'M-1', loyalty: { tier: 'gold' }, homeAddress: { city: 'Newtown' }, timestamp: '2026-02-01T00:00:00Z' } },
+    ]);
+    const newest = await profileByIdentity(ctx.ts.api, 'crmId:M-1');
+    expect(newest.body.mergePolicy).toBe('timestampOrdered');
+    expect(newest.body.attributes['loyalty']).toEqual({ tier: 'gold', points: 5 });
+    // The address is a field group: taken whole from the newest source.
+    expect(newest.body.attributes['homeAddress']).toEqual({ city: 'Newtown' });
+    expect(newest.body.fieldSources['loyalty.tier']).toMatchObject({ datasetName: 'web', lastUpdated: '2026-02-01T00:00:00.000Z' });
+    expect(newest.body.fieldSources['loyalty.points']).toMatchObject({ datasetName: 'crm', lastUpdated: '2026-01-01T00:00:00.000Z' });
+    const ranked = await ctx.ts.api('GET', `/api/instances/default/profiles/${String(newest.body.customerId)}?mergePolicy=datasetPrecedence`);
+    expect(ranked.body.attributes['loyalty']).toEqual({ tier: 'silver', points: 5 });
+    expect(ranked.body.attributes['homeAddress']).toEqual({ street1: '1 Old Rd', city: 'Oldtown', postalCode: '111' });
+  });
+
+  it('pages the timeline newest first with type and time filters', async () => {
+    const messages = [];
+    for (let i = 0; i < 25; i++) {
+      messages.push({
+        datasetId: ctx.ds.events,
+        record: { _id: `tl-${i}`, timestamp: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(), eventType: i % 2 === 0 ? 'view' : 'order', identityMap: { crmId: [{ id: 'TL-1' }] } },
+      });
+    }
+    await ingestBatch(ctx.ts.api, messages);
+    const id = String((await profileByIdentity(ctx.ts.api, 'crmId:TL-1')).body.customerId);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { items: Array<{ activityId: string }>; nextCursor: string | null } } = await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline?limit=10${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.body.items.map((i) => i.activityId));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => `tl-${24 - i}`));
+    const orders = await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline?type=order&from=2026-01-01T00:10:00Z&to=2026-01-01T00:20:00Z`);
+    expect((orders.body.items as unknown as Array<{ activityId: string }>).map((i) => i.activityId)).toEqual(['tl-19', 'tl-17', 'tl-15', 'tl-13', 'tl-11']);
+  });
+});
+
+describe('bad input', () => {
+  const path = () => `/api/instances/default/collection/${ctx.ds.crm}`;
+  const cases: Array<{ name: string; send: () => Promise<{ status: number; body: { code?: unknown } }>; status: number; code: string }> = [
+    { name: 'truncated JSON', send: () => ctx.ts.api('POST', path(), { raw: '{"record": {"crmId": "x"' }), status: 400, code: 'malformed_json' },
+    { name: 'empty body', send: () => ctx.ts.api('POST', path(), { raw: '' }), status: 400, code: 'empty_body' },
+    { name: 'wrong content type', send: () => ctx.ts.api('POST', path(), { raw: 'crmId=x', headers: { 'content-type': 'text/plain' } }), status: 415, code: 'unsupported_media_type' },
+    { name: 'invalid UTF-8', send: () => ctx.ts.api('POST', path(), { raw: Buffer.concat([Buffer.from('{"record":{"crmId":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]) }), status: 400, code: 'invalid_utf8' },
+    { name: 'body over 1 MB', send: () => ctx.ts.api('POST', path(), { body: { record: { crmId: 'x', pad: 'a'.repeat(1_100_000) } } }), status: 413, code: 'body_too_large' },
+    { name: 'record over 100 KB', send: () => ctx.ts.api('POST', path(), { body: { record: { crmId: 'x', pad: 'a'.repeat(150_000) } } }), status: 413, code: 'record_too_large' },
+    {
+      name: 'deeply nested JSON',
+      send: () => ctx.ts.api('POST', path(), { raw: `{"record":{"crmId":"deep","x":${'['.repeat(5000)}${']'.repeat(5000)}}}` }),
+      status: 400,
+      code: 'record_too_deep',
+    },
+    { name: 'huge array of messages', send: () => ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: new Array(20_000).fill(0) } }), status: 400, code: 'batch_too_large' },
+    { name: 'wrong type of body', send: () => ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: [1, 2, 3] }), status: 400, code: 'invalid_batch' },
+    { name: 'record not an object', send: () => ctx.ts.api('POST', path(), { body: { record: [1, 2] } }), status: 400, code: 'record_not_object' },
+    { name: 'unknown message shape', send: () => ctx.ts.api('POST', path(), { body: { crmId: 'x' } }), status: 400, code: 'invalid_message' },
+    { name: 'bad query parameter', send: () => ctx.ts.api('POST', `${path()}?syncValidation=maybe`, { body: { record: { crmId: 'x' } } }), status: 400, code: 'invalid_request' },
+    { name: 'unknown route', send: () => ctx.ts.api('GET', '/api/instances/default/nothing-here'), status: 404, code: 'route_not_found' },
+    { name: 'bad schema body', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'x', class: 'thing', jsonSchema: {} } }), status: 400, code: 'invalid_request' },
+    { name: 'invalid JSON Schema', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'bad', class: 'profile', jsonSchema: { type: 'nonsense' } } }), status: 400, code: 'invalid_json_schema' },
+    { name: 'bad identity lookup', send: () => ctx.ts.api('GET', '/api/instances/default/profiles?identity=nonamespace'), status: 400, code: 'invalid_identity' },
+    { name: 'bad timeline cursor', send: () => ctx.ts.api('GET', '/api/instances/default/profiles/x/timeline?cursor=zzz'), status: 404, code: 'profile_not_found' },
+  ];
+  for (const c of cases) {
+    it(`${c.name} → ${c.status} ${c.code}`, async () => {
+      const res = await c.send();
+      expect(res.status, JSON.stringify(res.body)).toBe(c.status);
+      expect(res.body.code).toBe(c.code);
+      expect((await ctx.ts.api('GET', '/healthz')).status).toBe(200);
+    });
+  }
+
+  it('a batch with a huge array inside a record rejects that record only', async () => {
+    const res = await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.crm, record: { crmId: 'H-1', big: new Array(60_000).fill(1) } },
+      { datasetId: ctx.ds.crm, record: { crmId: 'H-2' } },
+    ]);
+    expect(res.status).toBe(207);
+    const results = res.body.results as unknown as Array<{ status: number; error?: { code: string } }>;
+    expect(results[0]!.status).toBe(413);
+    expect(results[0]!.error!.code).toBe('record_too_large');
+    expect(results[1]!.status).toBe(200);
+  });
+});
