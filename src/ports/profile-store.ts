@@ -1,6 +1,5 @@
 import type { GraphIdentity } from '../domain/identity/guardrail.js';
 import type { Identity } from '../domain/identity/extract.js';
-import type { ProfileView } from '../domain/profile/merge-policy.js';
 import type { JsonObject } from '../domain/json-path.js';
 
 export type Awaitable<T> = T | Promise<T>;
@@ -14,6 +13,12 @@ export interface StoredFragment {
   record: JsonObject;
 }
 
+/** A fragment to write: the record already serialized (`json`) with its content hash. */
+export interface NewFragment extends Omit<StoredFragment, 'record'> {
+  json: string;
+  hash: string;
+}
+
 export interface ActivityRow {
   activityId: string;
   datasetId: string;
@@ -24,6 +29,10 @@ export interface ActivityRow {
   hash: string;
   receivedAt: number;
   validUntil: number | null;
+}
+
+export interface NewActivity extends Omit<ActivityRow, 'record'> {
+  json: string;
 }
 
 export interface MergeRow {
@@ -59,7 +68,6 @@ export interface ProfileRow {
   customerId: string;
   createdAt: number;
   updatedAt: number;
-  view: ProfileView;
 }
 
 /** One write transaction over profile state. Every method acts inside it. */
@@ -75,11 +83,10 @@ export interface ProfileTx {
   graphIdentities(instanceId: string, customerId: string): Awaitable<Array<Omit<GraphIdentity, 'priority'>>>;
   dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): Awaitable<void>;
   /** Returns false when an identical fragment is already stored (nothing changed). */
-  upsertFragment(instanceId: string, fragment: StoredFragment, hash: string): Awaitable<boolean>;
+  upsertFragment(instanceId: string, fragment: NewFragment): Awaitable<boolean>;
   existingActivity(instanceId: string, activityId: string): Awaitable<{ hash: string; customerId: string } | undefined>;
-  insertActivity(instanceId: string, activity: ActivityRow): Awaitable<void>;
-  fragmentsOf(instanceId: string, customerId: string): Awaitable<StoredFragment[]>;
-  saveView(instanceId: string, customerId: string, view: ProfileView, at: number): Awaitable<void>;
+  insertActivity(instanceId: string, activity: NewActivity): Awaitable<void>;
+  touchProfile(instanceId: string, customerId: string, at: number): Awaitable<void>;
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;

@@ -1,7 +1,8 @@
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json-path.js';
-import { mergeFragments, type FieldSource } from '../domain/profile/merge-policy.js';
+import type { FieldSource } from '../domain/profile/merge-policy.js';
+import { viewOf } from './profile-view.js';
 import type { MergePolicyName } from '../domain/schema/model.js';
 import { normalizeIdentity } from '../domain/identity/normalize.js';
 import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
@@ -83,24 +84,7 @@ export class ProfileService {
     const row = await this.reader.profile(instanceId, customerId);
     if (!row) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
     const mergePolicy = policy ?? catalog.settings.mergePolicy;
-    let view = row.view;
-    if (mergePolicy !== catalog.settings.mergePolicy) {
-      const fragments = await this.reader.fragments(instanceId, customerId);
-      view = mergeFragments(
-        fragments.map((f) => {
-          const dataset = catalog.datasetsById.get(f.datasetId);
-          return {
-            datasetId: f.datasetId,
-            recordKey: f.recordKey,
-            datasetRank: dataset?.precedence ?? Number.MAX_SAFE_INTEGER,
-            timestamp: f.timestamp,
-            attributes: f.record,
-            fieldGroups: (dataset && catalog.schemasById.get(dataset.schemaId)?.fieldGroups) ?? [],
-          };
-        }),
-        mergePolicy,
-      );
-    }
+    const view = viewOf(catalog, await this.reader.fragments(instanceId, customerId), mergePolicy);
     const [identities, previous] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.previousIds(instanceId, customerId)]);
     const doc: ProfileDocument = {
       customerId,

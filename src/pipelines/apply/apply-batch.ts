@@ -5,7 +5,6 @@ import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
 import { resolveIdentities } from './resolve-identities.js';
 import { insertActivity, upsertFragment } from './store-record.js';
-import { refreshViews } from './refresh-views.js';
 
 export interface ApplyDeps {
   store: ProfileStore;
@@ -42,7 +41,8 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
 
 /**
  * The apply pipeline for a group of works, in one transaction (group commit): records in arrival
- * order, failed records into the failed-records store, the lake watermark, then the views.
+ * order, failed records into the failed-records store, the lake watermark, then the profiles'
+ * last-updated times. Views are merged from fragments at read time, so a write never rebuilds one.
  */
 export function createApplyBatchStep(deps: ApplyDeps) {
   return async function applyBatch(works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>): Promise<ApplyOutcome[][]> {
@@ -54,7 +54,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
       }
       return catalogs.get(instanceId);
     };
-    return deps.store.transaction(async (tx) => {
+    const run = (isolate: boolean): Promise<ApplyOutcome[][]> => deps.store.transaction(async (tx) => {
       const now = deps.clock.now();
       const touched = new Map<string, Set<string>>();
       const watermarks = new Map<string, number>();
@@ -72,6 +72,10 @@ export function createApplyBatchStep(deps: ApplyDeps) {
           }
           const set = touched.get(r.instanceId) ?? new Set<string>();
           touched.set(r.instanceId, set);
+          if (!isolate) {
+            outcomes.push(await applyRecord(tx, catalog, r, now, set));
+            continue;
+          }
           try {
             outcomes.push(await tx.isolated(() => applyRecord(tx, catalog, r, now, set)));
           } catch (err) {
@@ -83,12 +87,12 @@ export function createApplyBatchStep(deps: ApplyDeps) {
         for (const f of work.failed) await tx.recordFailed(work.instanceId, f);
         results.push(outcomes);
       }
-      for (const [instanceId, ids] of touched) {
-        const catalog = catalogs.get(instanceId);
-        if (catalog) await refreshViews(tx, catalog, ids, now);
-      }
+      for (const [instanceId, ids] of touched) for (const id of ids) await tx.touchProfile(instanceId, id, now);
       for (const [segment, end] of watermarks) await tx.setLakeWatermark(segment, end);
       return results;
     });
+    // Optimistic: the whole group in one go. Only if some record fails is the group redone with
+    // each record in a savepoint of its own, so that the failing one is isolated and kept.
+    return run(false).catch(() => run(true));
   };
 }

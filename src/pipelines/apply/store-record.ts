@@ -2,21 +2,27 @@ import { createHash } from 'node:crypto';
 import type { ProfileTx } from '../../ports/profile-store.js';
 import type { ApplyStatus, PreparedRecord } from '../records.js';
 
-export const contentHash = (value: unknown): string => createHash('sha1').update(JSON.stringify(value)).digest('base64url');
+const hashOf = (json: string): string => createHash('sha1').update(json).digest('base64url');
 
 /** Profile records add or replace the person's fragment for their dataset. */
 export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
-  const changed = await tx.upsertFragment(
-    r.instanceId,
-    { datasetId: r.datasetId, recordKey: r.recordKey, customerId, timestamp: r.timestamp, receivedAt: r.receipt.receivedAt, record: r.record },
-    contentHash(r.record),
-  );
+  const json = JSON.stringify(r.record);
+  const changed = await tx.upsertFragment(r.instanceId, {
+    datasetId: r.datasetId,
+    recordKey: r.recordKey,
+    customerId,
+    timestamp: r.timestamp,
+    receivedAt: r.receipt.receivedAt,
+    json,
+    hash: hashOf(json),
+  });
   return changed ? 'applied' : 'unchanged';
 }
 
 /** Activities are immutable: the same id again is a duplicate; with another body, a conflict. */
 export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
-  const hash = contentHash(r.record);
+  const json = JSON.stringify(r.record);
+  const hash = hashOf(json);
   const existing = await tx.existingActivity(r.instanceId, r.recordKey);
   if (existing) return existing.hash === hash ? 'duplicate' : 'conflict';
   await tx.insertActivity(r.instanceId, {
@@ -25,7 +31,7 @@ export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerI
     customerId,
     timestamp: r.timestamp,
     type: r.activityType,
-    record: r.record,
+    json,
     hash,
     receivedAt: r.receipt.receivedAt,
     validUntil: r.validUntil,

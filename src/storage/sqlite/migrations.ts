@@ -38,7 +38,7 @@ CREATE TABLE datasets (
 );
 CREATE TABLE profiles (
   instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL, view TEXT NOT NULL, PRIMARY KEY (instance_id, customer_id)
+  updated_at INTEGER NOT NULL, PRIMARY KEY (instance_id, customer_id)
 ) WITHOUT ROWID;
 CREATE TABLE customer_aliases (
   instance_id TEXT NOT NULL, old_id TEXT NOT NULL, survivor_id TEXT NOT NULL, merged_at INTEGER NOT NULL,

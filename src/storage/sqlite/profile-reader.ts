@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import type { JsonObject } from '../../domain/json-path.js';
-import type { ProfileView } from '../../domain/profile/merge-policy.js';
 import type {
   ActivityRow,
   FailedRecord,
@@ -45,13 +44,13 @@ export class SqliteProfileReader implements ProfileReader {
     this.s = {
       alias: p('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?').pluck(),
       exists: p('SELECT 1 FROM profiles WHERE instance_id = ? AND customer_id = ?').pluck(),
-      profile: p('SELECT customer_id, created_at, updated_at, view FROM profiles WHERE instance_id = ? AND customer_id = ?'),
+      profile: p('SELECT customer_id, created_at, updated_at FROM profiles WHERE instance_id = ? AND customer_id = ?'),
       byIdentity: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
       byRecordKey: p('SELECT customer_id FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?').pluck(),
-      identities: p('SELECT namespace, value, first_seen AS firstSeen FROM identities WHERE instance_id = ? AND customer_id = ? ORDER BY namespace, value'),
-      previous: p('SELECT old_id FROM customer_aliases WHERE instance_id = ? AND survivor_id = ? ORDER BY old_id').pluck(),
-      fragments: p('SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments WHERE instance_id = ? AND customer_id = ? ORDER BY dataset_id, record_key'),
-      merges: p('SELECT * FROM merges WHERE instance_id = ? AND survivor_id = ? ORDER BY at, id'),
+      identities: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ? ORDER BY namespace, value'),
+      previous: p('SELECT old_id FROM customer_aliases INDEXED BY customer_aliases_survivor WHERE instance_id = ? AND survivor_id = ? ORDER BY old_id').pluck(),
+      fragments: p('SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ? ORDER BY dataset_id, record_key'),
+      merges: p('SELECT * FROM merges INDEXED BY merges_survivor WHERE instance_id = ? AND survivor_id = ? ORDER BY at, id'),
       warnings: p('SELECT * FROM identity_warnings WHERE instance_id = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
       failed: p('SELECT * FROM failed_records WHERE instance_id = ? AND dataset_id = ? ORDER BY id LIMIT ? OFFSET ?'),
       count: p('SELECT count(*) FROM profiles WHERE instance_id = ?').pluck(),
@@ -67,9 +66,9 @@ export class SqliteProfileReader implements ProfileReader {
 
   async profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined> {
     const row = this.s['profile']!.get(instanceId, customerId) as
-      | { customer_id: string; created_at: number; updated_at: number; view: string }
+      | { customer_id: string; created_at: number; updated_at: number }
       | undefined;
-    return row && { customerId: row.customer_id, createdAt: row.created_at, updatedAt: row.updated_at, view: JSON.parse(row.view) as ProfileView };
+    return row && { customerId: row.customer_id, createdAt: row.created_at, updatedAt: row.updated_at };
   }
 
   async findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined> {

@@ -1,8 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Identity } from '../../domain/identity/extract.js';
-import type { JsonObject } from '../../domain/json-path.js';
-import type { ProfileView } from '../../domain/profile/merge-policy.js';
-import type { ActivityRow, FailedRecord, IdentityWarning, MergeRow, ProfileTx, StoredFragment } from '../../ports/profile-store.js';
+import type { FailedRecord, IdentityWarning, MergeRow, NewActivity, NewFragment, ProfileTx } from '../../ports/profile-store.js';
 
 type Stmt = Database.Statement;
 
@@ -14,17 +12,17 @@ export class SqliteProfileTx implements ProfileTx {
     const p = (sql: string): Stmt => db.prepare(sql);
     this.s = {
       owner: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
-      valuesOf: p('SELECT namespace, value FROM identities WHERE instance_id = ? AND customer_id = ?'),
-      createProfile: p(`INSERT INTO profiles (instance_id, customer_id, created_at, updated_at, view) VALUES (?, ?, ?, ?, '{"attributes":{},"sources":{}}')`),
-      moveIdentities: p('UPDATE identities SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
-      moveFragments: p('UPDATE fragments SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      valuesOf: p('SELECT namespace, value FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
+      createProfile: p('INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)'),
+      moveIdentities: p('UPDATE identities INDEXED BY identities_customer SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveFragments: p('UPDATE fragments INDEXED BY fragments_customer SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
       moveActivities: p('UPDATE activities SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
-      moveAliases: p('UPDATE customer_aliases SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?'),
+      moveAliases: p('UPDATE customer_aliases INDEXED BY customer_aliases_survivor SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?'),
       addAlias: p('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?)'),
       deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
       addMerge: p('INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       link: p('INSERT OR IGNORE INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES (?, ?, ?, ?, ?)'),
-      graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities WHERE instance_id = ? AND customer_id = ?'),
+      graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
       fragmentHash: p('SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
       upsertFragment: p(
@@ -38,8 +36,7 @@ export class SqliteProfileTx implements ProfileTx {
         `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      fragmentsOf: p('SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments WHERE instance_id = ? AND customer_id = ?'),
-      saveView: p('UPDATE profiles SET view = ?, updated_at = ? WHERE instance_id = ? AND customer_id = ?'),
+      touch: p('UPDATE profiles SET updated_at = ? WHERE instance_id = ? AND customer_id = ?'),
       warning: p(
         `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -107,10 +104,10 @@ export class SqliteProfileTx implements ProfileTx {
     for (const id of identities) this.s['dropIdentity']!.run(instanceId, id.namespace, id.value);
   }
 
-  upsertFragment(instanceId: string, f: StoredFragment, hash: string): boolean {
+  upsertFragment(instanceId: string, f: NewFragment): boolean {
     const existing = this.s['fragmentHash']!.get(instanceId, f.datasetId, f.recordKey) as { hash: string; customer_id: string } | undefined;
-    if (existing && existing.hash === hash && existing.customer_id === f.customerId) return false;
-    this.s['upsertFragment']!.run(instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, hash, JSON.stringify(f.record));
+    if (existing && existing.hash === f.hash && existing.customer_id === f.customerId) return false;
+    this.s['upsertFragment']!.run(instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, f.hash, f.json);
     return true;
   }
 
@@ -118,31 +115,12 @@ export class SqliteProfileTx implements ProfileTx {
     return this.s['activity']!.get(instanceId, activityId) as { hash: string; customerId: string } | undefined;
   }
 
-  insertActivity(instanceId: string, a: ActivityRow): void {
-    this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, JSON.stringify(a.record));
+  insertActivity(instanceId: string, a: NewActivity): void {
+    this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, a.json);
   }
 
-  fragmentsOf(instanceId: string, customerId: string): StoredFragment[] {
-    const rows = this.s['fragmentsOf']!.all(instanceId, customerId) as Array<{
-      dataset_id: string;
-      record_key: string;
-      customer_id: string;
-      ts: number;
-      received_at: number;
-      record: string;
-    }>;
-    return rows.map((r) => ({
-      datasetId: r.dataset_id,
-      recordKey: r.record_key,
-      customerId: r.customer_id,
-      timestamp: r.ts,
-      receivedAt: r.received_at,
-      record: JSON.parse(r.record) as JsonObject,
-    }));
-  }
-
-  saveView(instanceId: string, customerId: string, view: ProfileView, at: number): void {
-    this.s['saveView']!.run(JSON.stringify(view), at, instanceId, customerId);
+  touchProfile(instanceId: string, customerId: string, at: number): void {
+    this.s['touch']!.run(at, instanceId, customerId);
   }
 
   recordWarning(instanceId: string, w: IdentityWarning): void {

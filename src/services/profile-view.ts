@@ -1,0 +1,22 @@
+import { mergeFragments, type ProfileView } from '../domain/profile/merge-policy.js';
+import type { MergePolicyName } from '../domain/schema/model.js';
+import type { StoredFragment } from '../ports/profile-store.js';
+import type { InstanceCatalog } from '../pipelines/ingest/catalog.js';
+
+/** The unified view of a profile, merged from its fragments at read time by a merge policy. */
+export function viewOf(catalog: InstanceCatalog, fragments: readonly StoredFragment[], policy: MergePolicyName): ProfileView {
+  return mergeFragments(
+    fragments.map((f) => {
+      const dataset = catalog.datasetsById.get(f.datasetId);
+      return {
+        datasetId: f.datasetId,
+        recordKey: f.recordKey,
+        datasetRank: dataset?.precedence ?? Number.MAX_SAFE_INTEGER,
+        timestamp: f.timestamp,
+        attributes: f.record,
+        fieldGroups: (dataset && catalog.schemasById.get(dataset.schemaId)?.fieldGroups) ?? [],
+      };
+    }),
+    policy,
+  );
+}
