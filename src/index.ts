@@ -1,4 +1,4 @@
 export { startServer, type RunningServer } from './server.js';
 export { loadConfig, type ServerConfig } from './config.js';
-export { createTessera, type Tessera } from './runtime/tessera.js';
+export { openTessera, type Tessera } from './runtime/tessera.js';
 export { ManualClock, systemClock, type Clock } from './domain/clock.js';

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Clock } from './domain/clock.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
-import { createTessera, type Tessera } from './runtime/tessera.js';
+import { openTessera, type Tessera } from './runtime/tessera.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -22,7 +22,7 @@ export async function bootstrap(t: Tessera, adminKey: string | undefined): Promi
 
 /** Starts Tessera on the embedded backend: state, lake, recovery, then the HTTP API. */
 export async function startServer(config: ServerConfig, options: { clock?: Clock; logger?: boolean } = {}): Promise<RunningServer> {
-  const tessera = createTessera({ dataDir: config.dataDir, ...(options.clock ? { clock: options.clock } : {}) });
+  const tessera = await openTessera({ dataDir: config.dataDir, ...(options.clock ? { clock: options.clock } : {}) });
   const generatedAdminKey = await bootstrap(tessera, config.bootstrapAdminKey);
   await tessera.recover();
   const app = await buildApp(tessera, { logger: options.logger === false ? false : { level: config.logLevel } });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeApi } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
 import { processJanitor, runCli, spawnServer } from './helpers/process.js';
+import { KEY_CACHE_MS } from '../src/services/keys.js';
 
 const janitor = processJanitor();
 const tempDir = janitor.tempDir;
@@ -60,6 +61,8 @@ describe('tessera CLI', () => {
     const rotated = JSON.parse(runCli(['keys', 'rotate', viewer.id, '--instance', 'acme', '--data-dir', dataDir, '--json']).stdout) as { key: string };
     expect((await makeApi(s.url, rotated.key)('GET', '/api/instances/acme/manage/datasets')).status).toBe(200);
     expect(runCli(['keys', 'revoke', viewer.id, '--instance', 'acme', '--data-dir', dataDir]).status).toBe(0);
+    // A running server learns of a revocation made by another process within its key cache time.
+    await new Promise((r) => setTimeout(r, KEY_CACHE_MS + 100));
     expect((await asViewer('GET', '/api/instances/acme/manage/datasets')).status).toBe(401);
     expect((await makeApi(s.url, rotated.key)('GET', '/api/instances/acme/manage/datasets')).status).toBe(401);
 

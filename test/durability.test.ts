@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTessera } from '../src/runtime/tessera.js';
+import { openTessera } from '../src/runtime/tessera.js';
 import { bootstrap } from '../src/server.js';
 import { ADMIN_KEY, makeApi, startTestServer } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
@@ -16,7 +16,7 @@ describe('durability', () => {
     const setup = await startTestServer({ dataDir });
     const ds = await setupPeople(setup.api);
     await setup.close();
-    const t = createTessera({ dataDir });
+    const t = await openTessera({ dataDir });
     await bootstrap(t, ADMIN_KEY);
     const receivedAt = Date.now();
     await t.lake.append(
@@ -28,7 +28,7 @@ describe('durability', () => {
         path: 'streaming' as const,
         requestId: 'req-1',
         caller: null,
-        record: { crmId: `L-${i}`, personalEmail: { address: 'shared@example.com' } },
+        recordJson: JSON.stringify({ crmId: `L-${i}`, personalEmail: { address: 'shared@example.com' } }),
       })),
     );
     await t.close();

@@ -12,6 +12,9 @@ const FIRST = ['Ann', 'Bob', 'Chen', 'Dana', 'Eli', 'Fatima', 'Goran', 'Hana', '
 const LAST = ['Smith', 'Jones', 'Garcia', 'Kowalski', 'Nguyen', 'Okafor', 'Rossi', 'Schmidt', 'Tanaka', 'Varga', 'Walsh', 'Young'];
 const CITIES = ['Sydney', 'Leeds', 'Austin', 'Lyon', 'Porto', 'Osaka', 'Graz', 'Cork'];
 
+/** Every person's email, so that readers can pick any person. */
+export const emailOf = (p: number): string => `${FIRST[p % FIRST.length]!}.${LAST[(p * 7) % LAST.length]!}.${p}@example.com`.toLowerCase();
+
 export function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
@@ -41,9 +44,9 @@ export function* traffic(o: TrafficOptions): Generator<Message> {
   const base = Date.UTC(2026, 0, 1);
   const pending: Message[] = [];
   for (let p = 0; p < o.people; p++) {
-    const first = FIRST[Math.floor(r() * FIRST.length)]!;
-    const last = LAST[Math.floor(r() * LAST.length)]!;
-    const email = `${first}.${last}.${p}@example.com`.toLowerCase();
+    const first = FIRST[p % FIRST.length]!;
+    const last = LAST[(p * 7) % LAST.length]!;
+    const email = emailOf(p);
     const crmId = r() < 0.6 ? `C${p}` : undefined;
     const phone = r() < 0.3 ? `+1415${String(1000000 + (p % 9000000)).padStart(7, '0')}` : undefined;
     const cookie = `ck-${p}-${Math.floor(r() * 1e9).toString(36)}`;

@@ -5,21 +5,25 @@ import { isObject, type JsonObject, type JsonValue } from './json-path.js';
  * repository and the API form without prefixes. Tessera stores and validates the API form.
  */
 export function stripXdmPrefixes(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(stripXdmPrefixes);
-  if (!isObject(value)) return value;
-  let needsCopy = false;
-  for (const key of Object.keys(value)) {
-    if (key.startsWith('xdm:')) {
-      needsCopy = true;
-      break;
-    }
+  if (Array.isArray(value)) {
+    let out: JsonValue[] | undefined;
+    value.forEach((child, i) => {
+      const stripped = stripXdmPrefixes(child);
+      if (stripped !== child) (out ??= value.slice())[i] = stripped;
+    });
+    return out ?? value;
   }
+  if (!isObject(value)) return value;
+  let changed = false;
   const out: JsonObject = {};
   for (const [key, child] of Object.entries(value)) {
     const stripped = stripXdmPrefixes(child);
-    out[needsCopy && key.startsWith('xdm:') ? key.slice(4) : key] = stripped;
+    const name = key.startsWith('xdm:') ? key.slice(4) : key;
+    if (stripped !== child || name !== key) changed = true;
+    out[name] = stripped;
   }
-  return out;
+  // Nothing to strip: the same object comes back, so that callers can tell and share it.
+  return changed ? out : value;
 }
 
 export interface IdentityMapEntry {

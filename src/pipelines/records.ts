@@ -1,6 +1,5 @@
 import type { Identity } from '../domain/identity/extract.js';
-import type { JsonObject, JsonValue } from '../domain/json-path.js';
-import type { LakeEntry } from '../ports/lake.js';
+import type { LakeEntry, LakeLine, LakePosition } from '../ports/lake.js';
 import type { FailedRecord } from '../ports/profile-store.js';
 
 /** Queue and pipeline message formats live here, in one place. */
@@ -20,10 +19,10 @@ export interface PreparedRecord {
   instanceId: string;
   datasetId: string;
   recordId: string;
-  /** The record exactly as received (what the lake keeps). */
-  raw: JsonValue;
-  /** The record in API form (xdm: prefixes removed), as validated. */
-  record: JsonObject;
+  /** The record exactly as received (what the lake keeps), as JSON text. */
+  rawJson: string;
+  /** The record in API form (xdm: prefixes removed), as validated, as JSON text (the same string when no prefix was removed). */
+  recordJson: string;
   identities: Identity[];
   /** Profile records: the fragment key within the dataset. Activities: the activity id. */
   recordKey: string;
@@ -48,9 +47,11 @@ export interface CommitWork {
   instanceId: string;
   records: PreparedRecord[];
   failed: FailedRecord[];
+  /** Set when the records are already in the lake (replay): where each one is. */
+  lakePositions?: LakePosition[];
 }
 
-export const toLakeEntry = (r: PreparedRecord): LakeEntry => ({
+export const toLakeLine = (r: PreparedRecord): LakeLine => ({
   instanceId: r.instanceId,
   datasetId: r.datasetId,
   recordId: r.recordId,
@@ -58,6 +59,6 @@ export const toLakeEntry = (r: PreparedRecord): LakeEntry => ({
   path: r.receipt.path,
   requestId: r.receipt.requestId,
   caller: r.receipt.caller,
-  record: r.raw,
   ...(r.validUntil !== null ? { validUntil: r.validUntil } : {}),
+  recordJson: r.rawJson,
 });

@@ -9,8 +9,13 @@ export interface LakeEntry {
   path: 'streaming' | 'realtime' | 'batch' | 'tracking';
   requestId: string;
   caller: string | null;
+  /** Activities from the real-time API: when they expire. */
+  validUntil?: number;
   record: JsonValue;
 }
+
+/** An entry to append, its record already serialized (ingestion serializes each record once). */
+export type LakeLine = Omit<LakeEntry, 'record'> & { recordJson: string };
 
 /** Where an appended entry sits: the segment file and the byte offset just past it. */
 export interface LakePosition {
@@ -20,7 +25,7 @@ export interface LakePosition {
 
 export interface Lake {
   /** Appends entries and returns once they are durable on disk. */
-  append(entries: readonly LakeEntry[]): Promise<LakePosition[]>;
+  append(lines: readonly LakeLine[]): Promise<LakePosition[]>;
   /** Every segment with its size, for recovery. */
   segments(): Promise<Array<{ segment: string; size: number }>>;
   /** Reads a segment's entries from a byte offset on, with the offset past each one. */

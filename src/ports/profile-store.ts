@@ -74,7 +74,8 @@ export interface ProfileRow {
 export interface ProfileTx {
   /** Runs `fn` so that its writes are undone on its own if it throws, leaving the rest of the transaction intact. */
   isolated<T>(fn: () => Promise<T>): Promise<T>;
-  identityOwner(instanceId: string, identity: { namespace: string; value: string }): Awaitable<string | undefined>;
+  /** Owners of those identities already in the graph, keyed by `namespace:value`. */
+  identityOwners(instanceId: string, identities: readonly Identity[]): Awaitable<Map<string, string>>;
   uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Awaitable<Map<string, Set<string>>>;
   createProfile(instanceId: string, customerId: string, at: number): Awaitable<void>;
   /** Moves everything of `absorbedId` to `survivorId` and keeps `absorbedId` resolving. */
@@ -85,8 +86,8 @@ export interface ProfileTx {
   /** Returns false when an identical fragment is already stored (nothing changed). */
   upsertFragment(instanceId: string, fragment: NewFragment): Awaitable<boolean>;
   existingActivity(instanceId: string, activityId: string): Awaitable<{ hash: string; customerId: string } | undefined>;
-  insertActivity(instanceId: string, activity: NewActivity): Awaitable<void>;
-  touchProfile(instanceId: string, customerId: string, at: number): Awaitable<void>;
+  /** Returns false when an activity with that id already exists (nothing written). */
+  insertActivity(instanceId: string, activity: NewActivity): Awaitable<boolean>;
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
@@ -120,9 +121,9 @@ export interface ProfileReader {
   lakeWatermarks(): Promise<Map<string, number>>;
 }
 
-export interface ProfileStore {
+/** The writer of profile state. Only the apply pipeline holds one. */
+export interface ProfileWriter {
   /** Runs `fn` in one write transaction; writes are committed together or not at all. */
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T>;
-  readonly reader: ProfileReader;
   close(): Promise<void>;
 }

@@ -3,11 +3,11 @@ import type { Clock } from '../domain/clock.js';
 import { systemClock } from '../domain/clock.js';
 import { SqliteControlStore } from '../storage/sqlite/control-store.js';
 import { openDatabase } from '../storage/sqlite/open.js';
-import { SqliteProfileStore } from '../storage/sqlite/profile-store.js';
+import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
+import { ApplyWorker } from './apply-worker.js';
 import { FsLake } from '../storage/lake-fs/fs-lake.js';
 import { Catalog } from '../pipelines/ingest/catalog.js';
 import { Committer } from '../pipelines/apply/committer.js';
-import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
 import { replayLakeTail } from '../pipelines/apply/replay-lake.js';
 import { IngestService } from '../pipelines/ingest/ingest-service.js';
 import { KeyService } from '../services/keys.js';
@@ -15,7 +15,7 @@ import { InstanceService } from '../services/instances.js';
 import { CatalogAdmin } from '../services/catalog-admin.js';
 import { ProfileService } from '../services/profiles.js';
 import type { ControlStore } from '../ports/control-store.js';
-import type { ProfileStore } from '../ports/profile-store.js';
+import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
 
 export interface TesseraOptions {
@@ -28,7 +28,8 @@ export interface TesseraOptions {
 export interface Tessera {
   clock: Clock;
   control: ControlStore;
-  store: ProfileStore;
+  reader: ProfileReader;
+  /** The lake as this thread sees it: for reading (the writer thread appends). */
   lake: Lake;
   catalog: Catalog;
   committer: Committer;
@@ -49,22 +50,28 @@ export function openControl(dataDir: string, clock: Clock = systemClock): { cont
   return { control, keys, instances: new InstanceService(control, keys, clock), close: () => db.close() };
 }
 
-export function createTessera(options: TesseraOptions): Tessera {
+/**
+ * Opens Tessera on the embedded backend: the control plane and reads on this thread, the apply
+ * pipeline (the one writer of profile state) on a worker thread, and the lake on disk.
+ */
+export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock;
   const dbFile = join(options.dataDir, 'state.db');
-  const writer = openDatabase(dbFile);
+  const main = openDatabase(dbFile);
   const readerDb = openDatabase(dbFile, { readonly: true });
-  const control = new SqliteControlStore(writer);
-  const store = new SqliteProfileStore(writer, readerDb);
+  const control = new SqliteControlStore(main);
+  const reader = new SqliteProfileReader(readerDb);
   const lake = new FsLake(join(options.dataDir, 'lake'));
   const catalog = new Catalog(control);
-  const applyBatch = createApplyBatchStep({ store, catalog, clock });
-  const committer = new Committer(lake, applyBatch, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
+  const worker = new ApplyWorker({ dbFile, lakeDir: join(options.dataDir, 'lake') });
+  await worker.started();
+  catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
+  const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
   return {
     clock,
     control,
-    store,
+    reader,
     lake,
     catalog,
     committer,
@@ -72,12 +79,13 @@ export function createTessera(options: TesseraOptions): Tessera {
     keys,
     instances: new InstanceService(control, keys, clock),
     admin: new CatalogAdmin(control, catalog, clock),
-    profiles: new ProfileService(store.reader, catalog, clock),
-    recover: () => replayLakeTail({ lake, reader: store.reader, committer, catalog }),
+    profiles: new ProfileService(reader, catalog, clock),
+    recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     async close() {
       await committer.close();
-      await lake.close();
-      await store.close();
+      await worker.close();
+      readerDb.close();
+      main.close();
     },
   };
 }

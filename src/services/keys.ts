@@ -17,8 +17,14 @@ export interface IssuedKey {
   secret: string;
 }
 
+/** How long a key lookup is remembered. Changes made through this process apply at once; changes made by another process (the CLI) within this time. */
+export const KEY_CACHE_MS = 2000;
+const KEY_CACHE_MAX = 10_000;
+
 /** API keys: created, listed, rotated (primary/secondary) and revoked; stored only as hashes. */
 export class KeyService {
+  private readonly cache = new Map<string, { key: ApiKeyRecord | undefined; until: number }>();
+
   constructor(
     private readonly control: ControlStore,
     private readonly clock: Clock,
@@ -49,9 +55,15 @@ export class KeyService {
 
   /** Resolves a presented secret to its live key, or undefined when unknown or revoked. */
   async authenticate(secret: string): Promise<ApiKeyRecord | undefined> {
-    const match = await this.control.findKeyByHash(hashKey(secret));
-    if (!match || match.key.revokedAt !== null) return undefined;
-    return match.key;
+    const hash = hashKey(secret);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.key;
+    const match = await this.control.findKeyByHash(hash);
+    const key = !match || match.key.revokedAt !== null ? undefined : match.key;
+    if (this.cache.size >= KEY_CACHE_MAX) this.cache.clear();
+    this.cache.set(hash, { key, until: now + KEY_CACHE_MS });
+    return key;
   }
 
   list(instanceId: string): Promise<ApiKeyRecord[]> {
@@ -70,6 +82,7 @@ export class KeyService {
     if (key.revokedAt !== null) throw invalid('key_revoked', 'a revoked key cannot be rotated');
     const secret = newSecret('tsk');
     await this.control.rotateKey(instanceId, keyId, hashKey(secret), this.clock.now());
+    this.cache.clear();
     return { key: await this.get(instanceId, keyId), secret };
   }
 
@@ -77,12 +90,14 @@ export class KeyService {
   async expireSecondary(instanceId: string, keyId: string): Promise<ApiKeyRecord> {
     await this.get(instanceId, keyId);
     await this.control.dropSecondary(instanceId, keyId);
+    this.cache.clear();
     return this.get(instanceId, keyId);
   }
 
   async revoke(instanceId: string, keyId: string): Promise<ApiKeyRecord> {
     await this.get(instanceId, keyId);
     await this.control.revokeKey(instanceId, keyId, this.clock.now());
+    this.cache.clear();
     return this.get(instanceId, keyId);
   }
 }

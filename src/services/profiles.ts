@@ -84,7 +84,9 @@ export class ProfileService {
     const row = await this.reader.profile(instanceId, customerId);
     if (!row) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
     const mergePolicy = policy ?? catalog.settings.mergePolicy;
-    const view = viewOf(catalog, await this.reader.fragments(instanceId, customerId), mergePolicy);
+    const fragments = await this.reader.fragments(instanceId, customerId);
+    const view = viewOf(catalog, fragments, mergePolicy);
+    const updatedAt = fragments.reduce((max, f) => Math.max(max, f.receivedAt), row.updatedAt);
     const [identities, previous] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.previousIds(instanceId, customerId)]);
     const doc: ProfileDocument = {
       customerId,
@@ -99,7 +101,7 @@ export class ProfileService {
       ),
       mergePolicy,
       createdAt: iso(row.createdAt),
-      updatedAt: iso(row.updatedAt),
+      updatedAt: iso(updatedAt),
     };
     if (customerId !== requestedId) doc.resolvedFrom = requestedId;
     return doc;

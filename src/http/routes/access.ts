@@ -33,7 +33,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (ap
       const schemaName = q['schema.name'];
       const resolve = async (id: string | undefined, ns: string | undefined): Promise<string> => {
         if (!id) throw invalid('entity_id_required', 'entityId (or relatedEntityId) is required');
-        const customerId = ns ? await t.profiles.findByIdentity(instanceId, `${ns}:${id}`) : await t.store.reader.resolveCustomerId(instanceId, id);
+        const customerId = ns ? await t.profiles.findByIdentity(instanceId, `${ns}:${id}`) : await t.reader.resolveCustomerId(instanceId, id);
         if (!customerId) throw notFound('profile_not_found', `no profile for ${ns ? `${ns}:` : ''}${id}`);
         return customerId;
       };

@@ -87,7 +87,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
 
   app.get(`${base}/datasets/:id/failed`, { config: read, schema: { params: ItemParams, querystring: Paging, tags: ['datasets'] } }, async (req) => {
     const dataset = await t.admin.getDataset(req.params.instanceId, req.params.id);
-    const records = await t.store.reader.failedRecords(req.params.instanceId, dataset.id, req.query.limit, req.query.offset);
+    const records = await t.reader.failedRecords(req.params.instanceId, dataset.id, req.query.limit, req.query.offset);
     return {
       datasetId: dataset.id,
       failed: records.map((f) => ({ id: f.id, requestId: f.requestId, receivedAt: iso(f.receivedAt), record: f.record, errors: f.errors })),
@@ -101,7 +101,7 @@ export const catalogRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
   );
 
   app.get(`${base}/identity-warnings`, { config: read, schema: { params: InstanceParams, querystring: Paging, tags: ['identity'] } }, async (req) => {
-    const warnings = await t.store.reader.warnings(req.params.instanceId, req.query.limit, req.query.offset);
+    const warnings = await t.reader.warnings(req.params.instanceId, req.query.limit, req.query.offset);
     return { warnings: warnings.map((w) => ({ ...w, at: iso(w.at) })) };
   });
 };

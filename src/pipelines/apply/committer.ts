@@ -1,12 +1,9 @@
-import type { Lake, LakePosition } from '../../ports/lake.js';
+import type { Clock } from '../../domain/clock.js';
+import type { LakePosition } from '../../ports/lake.js';
 import type { ApplyOutcome, CommitWork } from '../records.js';
-import { toLakeEntry } from '../records.js';
 
 interface Pending {
   work: CommitWork;
-  /** Whether the records are already in the lake (replay): then they are only applied. */
-  inLake: boolean;
-  positions?: LakePosition[];
   resolve: (outcomes: ApplyOutcome[]) => void;
   reject: (err: unknown) => void;
 }
@@ -14,16 +11,18 @@ interface Pending {
 export interface CommitterOptions {
   /** Most records in one group commit. */
   maxBatchRecords: number;
-  /** Group commits in flight at once (lake write of one overlaps the apply of the previous). */
+  /** Group commits handed to the writer at once (the writer runs them one after another). */
   maxInFlight: number;
 }
 
-export type ApplyBatch = (works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>) => Promise<ApplyOutcome[][]>;
+/** Makes a group of works durable (lake) and applies it (one transaction); one outcome list per work. */
+export type CommitBatch = (works: readonly CommitWork[], now: number) => Promise<ApplyOutcome[][]>;
 
 /**
- * Group commit. Works queue up; each group is written to the lake and made durable, then applied
- * in one transaction, and only then are its callers answered. Groups are applied in the order
- * they were queued, so one person's records are applied in arrival order.
+ * Group commit. Works queue up and are handed to the writer in groups; each group is written to
+ * the lake and made durable, then applied in one transaction, and only then are its callers
+ * answered. Groups are committed in the order they were queued, so one person's records are
+ * applied in arrival order.
  */
 export class Committer {
   private queue: Pending[] = [];
@@ -31,36 +30,29 @@ export class Committer {
   private scheduled = false;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  private applyChain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly lake: Lake,
-    private readonly applyBatch: ApplyBatch,
+    private readonly commitBatch: CommitBatch,
+    private readonly clock: Clock,
     private readonly options: CommitterOptions,
   ) {}
 
   /** Makes the work durable and applies it; resolves with one outcome per record. */
   submit(work: CommitWork): Promise<ApplyOutcome[]> {
-    return this.enqueue(work, false);
+    if (this.closed) return Promise.reject(new Error('committer is closed'));
+    return new Promise<ApplyOutcome[]>((resolve, reject) => {
+      this.queue.push({ work, resolve, reject });
+      this.schedule();
+    });
   }
 
-  /** Applies records already in the lake (recovery and rebuild). */
+  /** Applies records that are already in the lake at these positions (recovery and rebuild). */
   replay(work: CommitWork, positions: LakePosition[]): Promise<ApplyOutcome[]> {
-    return this.enqueue(work, true, positions);
+    return this.submit({ ...work, lakePositions: positions });
   }
 
   get depth(): number {
     return this.queue.length;
-  }
-
-  private enqueue(work: CommitWork, inLake: boolean, positions?: LakePosition[]): Promise<ApplyOutcome[]> {
-    if (this.closed) return Promise.reject(new Error('committer is closed'));
-    return new Promise<ApplyOutcome[]>((resolve, reject) => {
-      const pending: Pending = { work, inLake, resolve, reject };
-      if (positions) pending.positions = positions;
-      this.queue.push(pending);
-      this.schedule();
-    });
   }
 
   private schedule(): void {
@@ -93,24 +85,11 @@ export class Committer {
   }
 
   private async commit(group: Pending[]): Promise<void> {
-    let positions: Array<LakePosition | undefined>;
     try {
-      const toWrite = group.filter((p) => !p.inLake).flatMap((p) => p.work.records.map(toLakeEntry));
-      const written = toWrite.length > 0 ? await this.lake.append(toWrite) : [];
-      positions = [];
-      let w = 0;
-      for (const p of group) {
-        if (p.inLake) positions.push(...p.work.records.map((_, i) => p.positions?.[i]));
-        else for (let i = 0; i < p.work.records.length; i++) positions.push(written[w++]);
-      }
-    } catch (err) {
-      for (const p of group) p.reject(err);
-      return;
-    }
-    const applied = this.applyChain.then(() => this.applyBatch(group.map((p) => p.work), positions));
-    this.applyChain = applied.catch(() => undefined);
-    try {
-      const results = await applied;
+      const results = await this.commitBatch(
+        group.map((p) => p.work),
+        this.clock.now(),
+      );
       group.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       for (const p of group) p.reject(err);

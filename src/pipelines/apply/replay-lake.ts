@@ -47,7 +47,7 @@ async function replayEntries(
       raw: entry.record,
       recordId: entry.recordId,
       receipt: { requestId: entry.requestId, receivedAt: entry.receivedAt, path: entry.path, caller: entry.caller },
-      validUntil: (entry as LakeEntry & { validUntil?: number }).validUntil ?? null,
+      validUntil: entry.validUntil ?? null,
     });
     if (!prepared.ok) continue;
     const group = byInstance.get(entry.instanceId) ?? { records: [], positions: [] };

@@ -18,11 +18,7 @@ export interface Resolved {
 export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<Resolved> {
   const instanceId = r.instanceId;
   const dataset = catalog.datasetsById.get(r.datasetId)!;
-  const owners = new Map<string, string>();
-  for (const id of r.identities) {
-    const owner = await tx.identityOwner(instanceId, id);
-    if (owner !== undefined) owners.set(`${id.namespace}:${id.value}`, owner);
-  }
+  const owners = await tx.identityOwners(instanceId, r.identities);
   const candidates = new Set(owners.values());
   const unique = [...catalog.uniqueNamespaces];
   const needUnique = unique.length > 0 && (candidates.size > 1 || r.identities.some((i) => catalog.uniqueNamespaces.has(i.namespace)));
@@ -37,6 +33,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
   });
 
   let target = plan.target;
+  const created = target === null;
   if (target === null) {
     target = newId();
     await tx.createProfile(instanceId, target, now);
@@ -59,7 +56,8 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
   if (plan.link.length > 0) {
     await tx.linkIdentities(instanceId, target, plan.link, now);
     const max = catalog.settings.maxIdentitiesPerGraph;
-    if (plan.absorb.length > 0 || plan.link.length > 1 || owners.size > 0) {
+    // A new profile holds just what it was given; an existing one is counted.
+    if (created ? plan.link.length > max : true) {
       const graph = await tx.graphIdentities(instanceId, target);
       if (graph.length > max) {
         const drop = identitiesToDrop(graph.map((g) => ({ ...g, priority: catalog.priorityOf(g.namespace) })), max);

@@ -6,7 +6,7 @@ const hashOf = (json: string): string => createHash('sha1').update(json).digest(
 
 /** Profile records add or replace the person's fragment for their dataset. */
 export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
-  const json = JSON.stringify(r.record);
+  const json = r.recordJson;
   const changed = await tx.upsertFragment(r.instanceId, {
     datasetId: r.datasetId,
     recordKey: r.recordKey,
@@ -21,11 +21,9 @@ export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerI
 
 /** Activities are immutable: the same id again is a duplicate; with another body, a conflict. */
 export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
-  const json = JSON.stringify(r.record);
+  const json = r.recordJson;
   const hash = hashOf(json);
-  const existing = await tx.existingActivity(r.instanceId, r.recordKey);
-  if (existing) return existing.hash === hash ? 'duplicate' : 'conflict';
-  await tx.insertActivity(r.instanceId, {
+  const inserted = await tx.insertActivity(r.instanceId, {
     activityId: r.recordKey,
     datasetId: r.datasetId,
     customerId,
@@ -36,5 +34,7 @@ export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerI
     receivedAt: r.receipt.receivedAt,
     validUntil: r.validUntil,
   });
-  return 'applied';
+  if (inserted) return 'applied';
+  const existing = await tx.existingActivity(r.instanceId, r.recordKey);
+  return existing?.hash === hash ? 'duplicate' : 'conflict';
 }

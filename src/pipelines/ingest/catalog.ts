@@ -119,8 +119,16 @@ export class Catalog {
     return entry;
   }
 
+  private readonly listeners: Array<(instanceId: string) => void> = [];
+
   invalidate(instanceId: string): void {
     this.cache.delete(instanceId);
+    for (const l of this.listeners) l(instanceId);
+  }
+
+  /** Called on every invalidation (the apply worker keeps a catalog of its own). */
+  onInvalidate(listener: (instanceId: string) => void): void {
+    this.listeners.push(listener);
   }
 
   private async load(instanceId: string): Promise<InstanceCatalog | undefined> {

@@ -56,6 +56,8 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
     return fail('record_too_deep', `record nests deeper than ${MAX_RECORD_DEPTH} levels`);
   }
   const record = stripXdmPrefixes(raw);
+  const recordJson = JSON.stringify(record);
+  const rawJson = record === raw ? recordJson : JSON.stringify(raw);
   if (!isObject(record)) return fail('record_not_object', 'a record must be a JSON object');
   const schema = catalog.schemaOf(dataset);
   const validate = catalog.validator(schema);
@@ -100,8 +102,8 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
         instanceId: catalog.instance.id,
         datasetId: dataset.id,
         recordId: input.recordId,
-        raw,
-        record,
+        rawJson,
+        recordJson,
         identities,
         recordKey: String(id),
         timestamp: ts!,
@@ -124,8 +126,8 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
       instanceId: catalog.instance.id,
       datasetId: dataset.id,
       recordId: input.recordId,
-      raw,
-      record,
+      rawJson,
+      recordJson,
       identities,
       recordKey: `${primary.namespace}:${primary.value}`,
       timestamp: ts,

@@ -1,78 +1,74 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Lake, LakeEntry, LakePosition } from '../../ports/lake.js';
+import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 
 interface OpenSegment {
-  handle: FileHandle;
+  fd: number;
   size: number;
   relPath: string;
 }
 
 /**
  * The lake on a local directory: NDJSON segments under
- * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start>-<n>.ndjson`, one entry a line.
- * `append` writes every entry of a call and fdatasyncs the touched segments before it returns.
+ * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start ms>-<random>-<n>.ndjson`, one entry a line.
+ * `append` writes every entry of a call and fdatasyncs the touched segments before it returns. It
+ * uses blocking calls: it runs on the writer thread, where a group commit waits for it anyway.
  */
 export class FsLake implements Lake {
   private readonly open = new Map<string, OpenSegment>();
-  private readonly started = Date.now();
+  /** Unique per writer: segment names never collide, whoever writes. */
+  private readonly writerTag = `${Date.now()}-${randomBytes(4).toString('hex')}`;
   private counter = 0;
-  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly root: string) {}
 
-  append(entries: readonly LakeEntry[]): Promise<LakePosition[]> {
-    const run = (): Promise<LakePosition[]> => this.appendNow(entries);
-    const next = this.chain.then(run, run);
-    this.chain = next.catch(() => undefined);
-    return next;
-  }
-
-  private async appendNow(entries: readonly LakeEntry[]): Promise<LakePosition[]> {
+  async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
     const groups = new Map<string, { lines: string[]; indexes: number[]; bytes: number[] }>();
     entries.forEach((entry, index) => {
       const dir = `${entry.instanceId}/${entry.datasetId}/date=${new Date(entry.receivedAt).toISOString().slice(0, 10)}`;
       const group = groups.get(dir) ?? { lines: [], indexes: [], bytes: [] };
-      const line = JSON.stringify(entry) + '\n';
+      const { recordJson, ...meta } = entry;
+      const line = `${JSON.stringify(meta).slice(0, -1)},"record":${recordJson}}\n`;
       group.lines.push(line);
       group.indexes.push(index);
       group.bytes.push(Buffer.byteLength(line));
       groups.set(dir, group);
     });
     const positions: LakePosition[] = new Array<LakePosition>(entries.length);
-    await Promise.all(
-      [...groups].map(async ([dir, group]) => {
-        const segment = await this.segmentFor(dir);
-        const start = segment.size;
-        await segment.handle.write(group.lines.join(''), start);
-        await segment.handle.datasync();
-        let end = start;
-        group.indexes.forEach((entryIndex, i) => {
-          end += group.bytes[i]!;
-          positions[entryIndex] = { segment: segment.relPath, end };
-        });
-        segment.size = end;
-        if (segment.size >= SEGMENT_MAX_BYTES) {
-          this.open.delete(dir);
-          await segment.handle.close();
-        }
-      }),
-    );
+    for (const [dir, group] of groups) {
+      const segment = this.segmentFor(dir);
+      const start = segment.size;
+      const buffer = Buffer.from(group.lines.join(''));
+      for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
+      fdatasyncSync(segment.fd);
+      let end = start;
+      group.indexes.forEach((entryIndex, i) => {
+        end += group.bytes[i]!;
+        positions[entryIndex] = { segment: segment.relPath, end };
+      });
+      segment.size = end;
+      if (segment.size >= SEGMENT_MAX_BYTES) {
+        this.open.delete(dir);
+        closeSync(segment.fd);
+      }
+    }
     return positions;
   }
 
-  private async segmentFor(dir: string): Promise<OpenSegment> {
+  private segmentFor(dir: string): OpenSegment {
     const current = this.open.get(dir);
     if (current) return current;
     const absDir = join(this.root, dir);
-    await mkdir(absDir, { recursive: true });
-    const name = `part-${this.started}-${String(++this.counter).padStart(6, '0')}.ndjson`;
-    const handle = await open(join(absDir, name), 'a');
-    const segment = { handle, size: 0, relPath: `${dir}/${name}` };
+    mkdirSync(absDir, { recursive: true });
+    const name = `part-${this.writerTag}-${String(++this.counter).padStart(6, '0')}.ndjson`;
+    const fd = openSync(join(absDir, name), 'a');
+    const segment = { fd, size: 0, relPath: `${dir}/${name}` };
     this.open.set(dir, segment);
     return segment;
   }
@@ -116,8 +112,7 @@ export class FsLake implements Lake {
   }
 
   async close(): Promise<void> {
-    await this.chain;
-    for (const segment of this.open.values()) await segment.handle.close();
+    for (const segment of this.open.values()) closeSync(segment.fd);
     this.open.clear();
   }
 }

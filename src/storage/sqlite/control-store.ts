@@ -89,68 +89,80 @@ const toDataset = (r: DatasetRow): DatasetDef => ({
 
 /** The control plane on SQLite. Calls are synchronous underneath; the port is async. */
 export class SqliteControlStore implements ControlStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(private readonly db: Database.Database) {}
 
+  /** Each statement is prepared once and reused: key lookups run on every request. */
+  private sql(text: string): Database.Statement {
+    let stmt = this.statements.get(text);
+    if (!stmt) {
+      stmt = this.db.prepare(text);
+      this.statements.set(text, stmt);
+    }
+    return stmt;
+  }
+
   async createInstance(instance: Instance): Promise<void> {
-    this.db
-      .prepare('INSERT INTO instances (id, name, created_at, settings) VALUES (?, ?, ?, ?)')
+    this
+      .sql('INSERT INTO instances (id, name, created_at, settings) VALUES (?, ?, ?, ?)')
       .run(instance.id, instance.name, instance.createdAt, JSON.stringify(instance.settings));
   }
 
   async getInstance(id: string): Promise<Instance | undefined> {
-    const row = this.db.prepare('SELECT * FROM instances WHERE id = ?').get(id) as
+    const row = this.sql('SELECT * FROM instances WHERE id = ?').get(id) as
       | { id: string; name: string; created_at: number; settings: string }
       | undefined;
     return row && { id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings };
   }
 
   async listInstances(): Promise<Instance[]> {
-    const rows = this.db.prepare('SELECT * FROM instances ORDER BY id').all() as Array<{ id: string; name: string; created_at: number; settings: string }>;
+    const rows = this.sql('SELECT * FROM instances ORDER BY id').all() as Array<{ id: string; name: string; created_at: number; settings: string }>;
     return rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings }));
   }
 
   async updateSettings(instanceId: string, settings: InstanceSettings): Promise<void> {
-    this.db.prepare('UPDATE instances SET settings = ? WHERE id = ?').run(JSON.stringify(settings), instanceId);
+    this.sql('UPDATE instances SET settings = ? WHERE id = ?').run(JSON.stringify(settings), instanceId);
   }
 
   async createKey(key: ApiKeyRecord, primaryHash: string): Promise<void> {
-    this.db
-      .prepare('INSERT INTO api_keys (id, instance_id, name, role, primary_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+    this
+      .sql('INSERT INTO api_keys (id, instance_id, name, role, primary_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(key.id, key.instanceId, key.name, key.role, primaryHash, key.createdAt);
   }
 
   async findKeyByHash(hash: string): Promise<KeyMatch | undefined> {
-    const primary = this.db.prepare('SELECT * FROM api_keys WHERE primary_hash = ?').get(hash) as KeyRow | undefined;
+    const primary = this.sql('SELECT * FROM api_keys WHERE primary_hash = ?').get(hash) as KeyRow | undefined;
     if (primary) return { key: toKey(primary), which: 'primary' };
-    const secondary = this.db.prepare('SELECT * FROM api_keys WHERE secondary_hash = ?').get(hash) as KeyRow | undefined;
+    const secondary = this.sql('SELECT * FROM api_keys WHERE secondary_hash = ?').get(hash) as KeyRow | undefined;
     return secondary && { key: toKey(secondary), which: 'secondary' };
   }
 
   async getKey(instanceId: string, keyId: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM api_keys WHERE instance_id = ? AND id = ?').get(instanceId, keyId) as KeyRow | undefined;
+    const row = this.sql('SELECT * FROM api_keys WHERE instance_id = ? AND id = ?').get(instanceId, keyId) as KeyRow | undefined;
     return row && toKey(row);
   }
 
   async listKeys(instanceId: string): Promise<ApiKeyRecord[]> {
-    return (this.db.prepare('SELECT * FROM api_keys WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as KeyRow[]).map(toKey);
+    return (this.sql('SELECT * FROM api_keys WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as KeyRow[]).map(toKey);
   }
 
   async rotateKey(instanceId: string, keyId: string, newPrimaryHash: string, at: number): Promise<void> {
-    this.db
-      .prepare('UPDATE api_keys SET secondary_hash = primary_hash, primary_hash = ?, rotated_at = ? WHERE instance_id = ? AND id = ?')
+    this
+      .sql('UPDATE api_keys SET secondary_hash = primary_hash, primary_hash = ?, rotated_at = ? WHERE instance_id = ? AND id = ?')
       .run(newPrimaryHash, at, instanceId, keyId);
   }
 
   async dropSecondary(instanceId: string, keyId: string): Promise<void> {
-    this.db.prepare('UPDATE api_keys SET secondary_hash = NULL WHERE instance_id = ? AND id = ?').run(instanceId, keyId);
+    this.sql('UPDATE api_keys SET secondary_hash = NULL WHERE instance_id = ? AND id = ?').run(instanceId, keyId);
   }
 
   async revokeKey(instanceId: string, keyId: string, at: number): Promise<void> {
-    this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE instance_id = ? AND id = ? AND revoked_at IS NULL').run(at, instanceId, keyId);
+    this.sql('UPDATE api_keys SET revoked_at = ? WHERE instance_id = ? AND id = ? AND revoked_at IS NULL').run(at, instanceId, keyId);
   }
 
   async listNamespaces(instanceId: string): Promise<Namespace[]> {
-    const rows = this.db.prepare('SELECT * FROM namespaces WHERE instance_id = ? ORDER BY priority, code').all(instanceId) as NamespaceRow[];
+    const rows = this.sql('SELECT * FROM namespaces WHERE instance_id = ? ORDER BY priority, code').all(instanceId) as NamespaceRow[];
     return rows.map((r) => ({
       code: r.code,
       name: r.name,
@@ -163,8 +175,8 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async upsertNamespace(instanceId: string, ns: Namespace, at: number): Promise<void> {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO namespaces (instance_id, code, name, normalizer, priority, is_unique, builtin, aliases, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (instance_id, code) DO UPDATE SET name = excluded.name, normalizer = excluded.normalizer,
@@ -174,8 +186,8 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async createSchema(s: SchemaDef): Promise<void> {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO schemas (instance_id, id, name, class, json_schema, identities, field_groups, id_field, timestamp_field, version, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -183,12 +195,12 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async listSchemas(instanceId: string): Promise<SchemaDef[]> {
-    return (this.db.prepare('SELECT * FROM schemas WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as SchemaRow[]).map(toSchema);
+    return (this.sql('SELECT * FROM schemas WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as SchemaRow[]).map(toSchema);
   }
 
   async createDataset(d: DatasetDef): Promise<void> {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -196,12 +208,12 @@ export class SqliteControlStore implements ControlStore {
   }
 
   async updateDataset(d: DatasetDef): Promise<void> {
-    this.db
-      .prepare('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ? WHERE instance_id = ? AND id = ?')
+    this
+      .sql('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ? WHERE instance_id = ? AND id = ?')
       .run(d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.instanceId, d.id);
   }
 
   async listDatasets(instanceId: string): Promise<DatasetDef[]> {
-    return (this.db.prepare('SELECT * FROM datasets WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as DatasetRow[]).map(toDataset);
+    return (this.sql('SELECT * FROM datasets WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as DatasetRow[]).map(toDataset);
   }
 }

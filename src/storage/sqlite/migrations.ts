@@ -54,7 +54,7 @@ CREATE TABLE fragments (
   instance_id TEXT NOT NULL, dataset_id TEXT NOT NULL, record_key TEXT NOT NULL, customer_id TEXT NOT NULL,
   ts INTEGER NOT NULL, received_at INTEGER NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL,
   PRIMARY KEY (instance_id, dataset_id, record_key)
-);
+) WITHOUT ROWID;
 CREATE INDEX fragments_customer ON fragments(instance_id, customer_id);
 CREATE TABLE activities (
   instance_id TEXT NOT NULL, activity_id TEXT NOT NULL, dataset_id TEXT NOT NULL, customer_id TEXT NOT NULL,

@@ -14,6 +14,8 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Checkpoint in larger, rarer steps: each commit then appends to the WAL and seldom copies back.
+    db.pragma('wal_autocheckpoint = 16384');
     migrate(db);
   }
   db.pragma('cache_size = -65536');

@@ -7,11 +7,11 @@ type Stmt = Database.Statement;
 /** The write side of profile state on SQLite: prepared once, used inside one transaction at a time. */
 export class SqliteProfileTx implements ProfileTx {
   private readonly s: Record<string, Stmt>;
+  private readonly bySize = new Map<string, Stmt>();
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string): Stmt => db.prepare(sql);
     this.s = {
-      owner: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
       valuesOf: p('SELECT namespace, value FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       createProfile: p('INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)'),
       moveIdentities: p('UPDATE identities INDEXED BY identities_customer SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
@@ -21,22 +21,21 @@ export class SqliteProfileTx implements ProfileTx {
       addAlias: p('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?)'),
       deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
       addMerge: p('INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      link: p('INSERT OR IGNORE INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES (?, ?, ?, ?, ?)'),
       graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
-      fragmentHash: p('SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
       upsertFragment: p(
         `INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET customer_id = excluded.customer_id,
-           ts = excluded.ts, received_at = excluded.received_at, hash = excluded.hash, record = excluded.record`,
+           ts = excluded.ts, received_at = excluded.received_at, hash = excluded.hash, record = excluded.record
+         WHERE fragments.hash != excluded.hash OR fragments.customer_id != excluded.customer_id`,
       ),
       activity: p('SELECT hash, customer_id AS customerId FROM activities WHERE instance_id = ? AND activity_id = ?'),
       insertActivity: p(
-        `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
+        `INSERT OR IGNORE INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      touch: p('UPDATE profiles SET updated_at = ? WHERE instance_id = ? AND customer_id = ?'),
+      touch: p('UPDATE profiles SET updated_at = MAX(updated_at, ?) WHERE instance_id = ? AND customer_id = ?'),
       warning: p(
         `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -61,8 +60,29 @@ export class SqliteProfileTx implements ProfileTx {
     }
   }
 
-  identityOwner(instanceId: string, identity: { namespace: string; value: string }): string | undefined {
-    return this.s['owner']!.get(instanceId, identity.namespace, identity.value) as string | undefined;
+  /** Statements whose text depends on how many identities they take, prepared once per count. */
+  private sized(kind: 'owners' | 'link', n: number): Stmt {
+    const k = `${kind}:${n}`;
+    let stmt = this.bySize.get(k);
+    if (!stmt) {
+      stmt =
+        kind === 'owners'
+          ? this.db.prepare(`SELECT namespace, value, customer_id FROM identities WHERE instance_id = ? AND (namespace, value) IN (VALUES ${Array(n).fill('(?, ?)').join(', ')})`)
+          : this.db.prepare(`INSERT OR IGNORE INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES ${Array(n).fill('(?, ?, ?, ?, ?)').join(', ')}`);
+      this.bySize.set(k, stmt);
+    }
+    return stmt;
+  }
+
+  identityOwners(instanceId: string, identities: readonly Identity[]): Map<string, string> {
+    const out = new Map<string, string>();
+    if (identities.length === 0) return out;
+    const params: string[] = [instanceId];
+    for (const id of identities) params.push(id.namespace, id.value);
+    for (const row of this.sized('owners', identities.length).all(...params) as Array<{ namespace: string; value: string; customer_id: string }>) {
+      out.set(`${row.namespace}:${row.value}`, row.customer_id);
+    }
+    return out;
   }
 
   uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Map<string, Set<string>> {
@@ -90,10 +110,14 @@ export class SqliteProfileTx implements ProfileTx {
     this.s['addAlias']!.run(instanceId, from, to, m.at);
     this.s['deleteProfile']!.run(instanceId, from);
     this.s['addMerge']!.run(instanceId, m.id, to, from, m.datasetId, m.recordKey, m.at);
+    this.s['touch']!.run(m.at, instanceId, to);
   }
 
   linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): void {
-    for (const id of identities) this.s['link']!.run(instanceId, id.namespace, id.value, customerId, at);
+    if (identities.length === 0) return;
+    const params: Array<string | number> = [];
+    for (const id of identities) params.push(instanceId, id.namespace, id.value, customerId, at);
+    this.sized('link', identities.length).run(...params);
   }
 
   graphIdentities(instanceId: string, customerId: string): Array<{ namespace: string; value: string; firstSeen: number }> {
@@ -105,23 +129,17 @@ export class SqliteProfileTx implements ProfileTx {
   }
 
   upsertFragment(instanceId: string, f: NewFragment): boolean {
-    const existing = this.s['fragmentHash']!.get(instanceId, f.datasetId, f.recordKey) as { hash: string; customer_id: string } | undefined;
-    if (existing && existing.hash === f.hash && existing.customer_id === f.customerId) return false;
-    this.s['upsertFragment']!.run(instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, f.hash, f.json);
-    return true;
+    return this.s['upsertFragment']!.run(instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, f.hash, f.json).changes > 0;
   }
 
   existingActivity(instanceId: string, activityId: string): { hash: string; customerId: string } | undefined {
     return this.s['activity']!.get(instanceId, activityId) as { hash: string; customerId: string } | undefined;
   }
 
-  insertActivity(instanceId: string, a: NewActivity): void {
-    this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, a.json);
+  insertActivity(instanceId: string, a: NewActivity): boolean {
+    return this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, a.json).changes > 0;
   }
 
-  touchProfile(instanceId: string, customerId: string, at: number): void {
-    this.s['touch']!.run(at, instanceId, customerId);
-  }
 
   recordWarning(instanceId: string, w: IdentityWarning): void {
     this.s['warning']!.run(instanceId, w.id, w.kind, w.namespace, JSON.stringify(w.values), JSON.stringify(w.customerIds), w.datasetId, w.recordKey, w.at);

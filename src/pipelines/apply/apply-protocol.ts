@@ -1,0 +1,18 @@
+import type { ApplyOutcome, CommitWork } from '../records.js';
+
+/** Messages between the committer (main thread) and the apply worker. */
+export type ToApplyWorker =
+  | { type: 'commit'; id: number; works: CommitWork[]; now: number }
+  | { type: 'invalidate'; instanceId: string }
+  | { type: 'close' };
+
+export type FromApplyWorker =
+  | { type: 'ready' }
+  | { type: 'applied'; id: number; results: ApplyOutcome[][] }
+  | { type: 'failed'; id: number; message: string }
+  | { type: 'closed' };
+
+export interface ApplyWorkerData {
+  dbFile: string;
+  lakeDir: string;
+}

@@ -1,0 +1,40 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Catalog } from '../pipelines/ingest/catalog.js';
+import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
+import { createCommitBatchStep } from '../pipelines/apply/commit-batch.js';
+import { FsLake } from '../storage/lake-fs/fs-lake.js';
+import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker } from '../pipelines/apply/apply-protocol.js';
+import { SqliteControlStore } from '../storage/sqlite/control-store.js';
+import { openDatabase } from '../storage/sqlite/open.js';
+import { SqliteProfileWriter } from '../storage/sqlite/profile-writer.js';
+
+/**
+ * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
+ * here (lake append, fdatasync, transaction), and it never blocks the HTTP event loop; reads go to
+ * a read connection on the main thread.
+ */
+const data = workerData as ApplyWorkerData;
+const port = parentPort!;
+const db = openDatabase(data.dbFile);
+const catalog = new Catalog(new SqliteControlStore(db));
+const writer = new SqliteProfileWriter(db);
+const lake = new FsLake(data.lakeDir);
+const commitBatch = createCommitBatchStep({ lake, applyBatch: createApplyBatchStep({ writer, catalog }) });
+const send = (m: FromApplyWorker): void => port.postMessage(m);
+
+port.on('message', (m: ToApplyWorker) => {
+  if (m.type === 'invalidate') catalog.invalidate(m.instanceId);
+  else if (m.type === 'commit') {
+    commitBatch(m.works, m.now).then(
+      (results) => send({ type: 'applied', id: m.id, results }),
+      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+  } else if (m.type === 'close') {
+    void Promise.all([writer.close(), lake.close()]).then(() => {
+      db.close();
+      send({ type: 'closed' });
+      port.close();
+    });
+  }
+});
+send({ type: 'ready' });

@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker } from '../pipelines/apply/apply-protocol.js';
+import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
+
+/** Starts the worker on the compiled entry, or on the TypeScript source through tsx when run from source (tests). */
+function spawnWorker(data: ApplyWorkerData): Worker {
+  const js = new URL('./apply-worker-main.js', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: data });
+  const ts = new URL('./apply-worker-main.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+/** The main thread's handle on the apply worker: applyBatch as a promise, in order. */
+export class ApplyWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: ApplyOutcome[][]) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private readonly ready: Promise<void>;
+  private closed?: Promise<void>;
+  private failure: Error | undefined;
+
+  constructor(data: ApplyWorkerData) {
+    this.worker = spawnWorker(data);
+    let onReady: () => void = () => undefined;
+    let onFail: (err: Error) => void = () => undefined;
+    this.ready = new Promise((resolve, reject) => {
+      onReady = resolve;
+      onFail = reject;
+    });
+    this.worker.on('message', (m: FromApplyWorker) => {
+      if (m.type === 'ready') onReady();
+      else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(m.results));
+      else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(new Error(m.message)));
+    });
+    const fail = (err: Error): void => {
+      this.failure = err;
+      onFail(err);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`the apply worker exited (code ${code})`));
+    });
+  }
+
+  private settle(id: number, fn: (p: { resolve: (r: ApplyOutcome[][]) => void; reject: (e: Error) => void }) => void): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    fn(p);
+  }
+
+  private post(m: ToApplyWorker): void {
+    this.worker.postMessage(m);
+  }
+
+  started(): Promise<void> {
+    return this.ready;
+  }
+
+  commitBatch = async (works: readonly CommitWork[], now: number): Promise<ApplyOutcome[][]> => {
+    if (this.failure) throw this.failure;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.post({ type: 'commit', id, works: [...works], now });
+    });
+  };
+
+  invalidate(instanceId: string): void {
+    this.post({ type: 'invalidate', instanceId });
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      this.worker.once('exit', () => resolve());
+      this.post({ type: 'close' });
+    });
+    return this.closed;
+  }
+}
