@@ -64,6 +64,14 @@ export interface FailedRecord {
   errors: Array<{ path: string; keyword: string; message: string }>;
 }
 
+export interface ProfileBundle {
+  customerId: string;
+  row: ProfileRow;
+  fragments: StoredFragment[];
+  identities: Array<{ namespace: string; value: string; firstSeen: number }>;
+  previousIds: string[];
+}
+
 export interface ProfileRow {
   customerId: string;
   createdAt: number;
@@ -107,6 +115,8 @@ export interface TimelineQuery {
 /** Reads of profile state; never blocked by the writer. */
 export interface ProfileReader {
   resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined>;
+  /** Everything a profile read needs, from one consistent snapshot (never half a merge). */
+  profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined>;
   profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined>;
   findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined>;
   findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined>;

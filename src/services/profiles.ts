@@ -80,14 +80,13 @@ export class ProfileService {
 
   async profile(instanceId: string, requestedId: string, policy?: MergePolicyName): Promise<ProfileDocument> {
     const catalog = await this.catalogOf(instanceId);
-    const customerId = await this.resolve(instanceId, requestedId);
-    const row = await this.reader.profile(instanceId, customerId);
-    if (!row) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
+    const bundle = await this.reader.profileBundle(instanceId, requestedId);
+    if (!bundle) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
+    const { customerId, row, fragments, identities } = bundle;
     const mergePolicy = policy ?? catalog.settings.mergePolicy;
-    const fragments = await this.reader.fragments(instanceId, customerId);
     const view = viewOf(catalog, fragments, mergePolicy);
     const updatedAt = fragments.reduce((max, f) => Math.max(max, f.receivedAt), row.updatedAt);
-    const [identities, previous] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.previousIds(instanceId, customerId)]);
+    const previous = bundle.previousIds;
     const doc: ProfileDocument = {
       customerId,
       previousCustomerIds: previous,

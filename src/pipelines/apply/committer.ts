@@ -3,7 +3,8 @@ import type { LakePosition } from '../../ports/lake.js';
 import type { ApplyOutcome, CommitWork } from '../records.js';
 
 interface Pending {
-  work: CommitWork;
+  /** Undefined while the request that reserved this place is still preparing its records. */
+  work: CommitWork | undefined;
   resolve: (outcomes: ApplyOutcome[]) => void;
   reject: (err: unknown) => void;
 }
@@ -39,11 +40,26 @@ export class Committer {
 
   /** Makes the work durable and applies it; resolves with one outcome per record. */
   submit(work: CommitWork): Promise<ApplyOutcome[]> {
-    if (this.closed) return Promise.reject(new Error('committer is closed'));
-    return new Promise<ApplyOutcome[]>((resolve, reject) => {
-      this.queue.push({ work, resolve, reject });
-      this.schedule();
+    return this.reserve()(work);
+  }
+
+  /**
+   * Takes a place in the commit order now, for work that is still being prepared: nothing queued
+   * after it is committed before it. Call the returned function with the work (or with empty work
+   * to give the place up).
+   */
+  reserve(): (work: CommitWork) => Promise<ApplyOutcome[]> {
+    if (this.closed) throw new Error('committer is closed');
+    let pending!: Pending;
+    const done = new Promise<ApplyOutcome[]>((resolve, reject) => {
+      pending = { work: undefined, resolve, reject };
     });
+    this.queue.push(pending);
+    return (work) => {
+      pending.work = work;
+      this.schedule();
+      return done;
+    };
   }
 
   /** Applies records that are already in the lake at these positions (recovery and rebuild). */
@@ -65,11 +81,12 @@ export class Committer {
   }
 
   private pump(): void {
-    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+    while (this.queue.length > 0 && this.queue[0]!.work !== undefined && this.inFlight < this.options.maxInFlight) {
       const group: Pending[] = [];
       let records = 0;
       while (this.queue.length > 0) {
         const next = this.queue[0]!;
+        if (next.work === undefined) break;
         const n = next.work.records.length + next.work.failed.length;
         if (group.length > 0 && records + n > this.options.maxBatchRecords) break;
         group.push(this.queue.shift()!);
@@ -78,16 +95,22 @@ export class Committer {
       this.inFlight++;
       void this.commit(group).finally(() => {
         this.inFlight--;
-        if (this.queue.length > 0) this.schedule();
+        if (this.queue.length > 0 && this.queue[0]!.work !== undefined) this.schedule();
         else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
     }
   }
 
-  private async commit(group: Pending[]): Promise<void> {
+  private async commit(all: Pending[]): Promise<void> {
+    const group: Pending[] = [];
+    for (const p of all) {
+      if (p.work!.records.length === 0 && p.work!.failed.length === 0) p.resolve([]);
+      else group.push(p);
+    }
+    if (group.length === 0) return;
     try {
       const results = await this.commitBatch(
-        group.map((p) => p.work),
+        group.map((p) => p.work!),
         this.clock.now(),
       );
       group.forEach((p, i) => p.resolve(results[i]!));

@@ -11,6 +11,8 @@ import type { PreparedRecord, Receipt } from '../records.js';
 /** Records refused outright (answered with an error, not kept): they break limits, not the schema. */
 const LIMIT_ERRORS: ReadonlySet<string> = new Set(['record_too_large', 'record_not_object', 'record_too_deep']);
 
+const PREPARE_SLICE = 100;
+
 export interface MessageResult {
   index: number;
   status: number;
@@ -41,9 +43,11 @@ export class IngestService {
 
   async ingest(catalog: InstanceCatalog, messages: readonly JsonValue[], options: IngestOptions): Promise<MessageResult[]> {
     const results: MessageResult[] = [];
+    // The request's place in the commit order is taken on arrival, before it is prepared.
+    const commit = options.syncValidation ? undefined : this.committer.reserve();
     const records: PreparedRecord[] = [];
     const failed: FailedRecord[] = [];
-    messages.forEach((message, index) => {
+    const prepareOne = (message: JsonValue, index: number): void => {
       const parsed = parseMessage(message);
       if (!parsed.ok) {
         results.push({ index, status: 400, error: { code: parsed.code, message: parsed.message } });
@@ -94,11 +98,24 @@ export class IngestService {
         errors: prepared.violations.length > 0 ? prepared.violations : [{ path: '/', keyword: prepared.code, message: prepared.message }],
       });
       results.push({ index, status: 200, recordId, datasetId: dataset.id });
-    });
-    if (options.syncValidation && results.some((r) => r.status >= 400)) return results;
-    if (records.length > 0 || failed.length > 0) {
-      await this.committer.submit({ instanceId: catalog.instance.id, records, failed });
+    };
+    // Large batches are prepared in slices, yielding between them, so that reads and small
+    // requests are not held up behind one big batch on the event loop.
+    try {
+      for (let start = 0; start < messages.length; start += PREPARE_SLICE) {
+        if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        const end = Math.min(messages.length, start + PREPARE_SLICE);
+        for (let i = start; i < end; i++) prepareOne(messages[i]!, i);
+      }
+    } catch (err) {
+      // Give the reserved place up, or every later request would wait behind it.
+      void commit?.({ instanceId: catalog.instance.id, records: [], failed: [] });
+      throw err;
     }
+    if (options.syncValidation && results.some((r) => r.status >= 400)) return results;
+    const work = { instanceId: catalog.instance.id, records, failed };
+    if (commit) await commit(work);
+    else if (records.length > 0 || failed.length > 0) await this.committer.submit(work);
     return results;
   }
 

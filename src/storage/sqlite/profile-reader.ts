@@ -5,6 +5,7 @@ import type {
   FailedRecord,
   IdentityWarning,
   MergeRow,
+  ProfileBundle,
   ProfileReader,
   ProfileRow,
   StoredFragment,
@@ -58,10 +59,30 @@ export class SqliteProfileReader implements ProfileReader {
     };
   }
 
-  async resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> {
+  private resolveSync(instanceId: string, customerId: string): string | undefined {
     if (this.s['exists']!.get(instanceId, customerId) !== undefined) return customerId;
-    const survivor = this.s['alias']!.get(instanceId, customerId) as string | undefined;
-    return survivor;
+    return this.s['alias']!.get(instanceId, customerId) as string | undefined;
+  }
+
+  async resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> {
+    return this.resolveSync(instanceId, customerId);
+  }
+
+  async profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined> {
+    // One read transaction: all of it from the same snapshot, whatever the writer commits meanwhile.
+    return this.db.transaction((): ProfileBundle | undefined => {
+      const customerId = this.resolveSync(instanceId, requestedId);
+      if (customerId === undefined) return undefined;
+      const row = this.s['profile']!.get(instanceId, customerId) as { customer_id: string; created_at: number; updated_at: number } | undefined;
+      if (!row) return undefined;
+      return {
+        customerId,
+        row: { customerId, createdAt: row.created_at, updatedAt: row.updated_at },
+        fragments: this.fragmentsSync(instanceId, customerId),
+        identities: this.s['identities']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>,
+        previousIds: this.s['previous']!.all(instanceId, customerId) as string[],
+      };
+    }).deferred();
   }
 
   async profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined> {
@@ -88,6 +109,10 @@ export class SqliteProfileReader implements ProfileReader {
   }
 
   async fragments(instanceId: string, customerId: string): Promise<StoredFragment[]> {
+    return this.fragmentsSync(instanceId, customerId);
+  }
+
+  private fragmentsSync(instanceId: string, customerId: string): StoredFragment[] {
     const rows = this.s['fragments']!.all(instanceId, customerId) as Array<{
       dataset_id: string;
       record_key: string;
