@@ -10,7 +10,9 @@ import { catalogRoutes } from './routes/catalog.js';
 import { collectionRoutes } from './routes/collection.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
-import { profileRoutes } from './routes/profiles.js';
+import { keyringRoutes, profileRoutes } from './routes/profiles.js';
+import { realtimeRoutes } from './routes/realtime.js';
+import { entityRoutes } from './routes/entities.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -52,5 +54,8 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   await app.register(collectionRoutes, { t });
   await app.register(profileRoutes, { t });
   await app.register(accessRoutes, { t });
+  await app.register(realtimeRoutes, { t });
+  await app.register(entityRoutes, { t });
+  await app.register(keyringRoutes, { t });
   return app;
 }

@@ -15,7 +15,8 @@ export interface Receipt {
 
 /** A record that passed validation and is ready to be made durable and applied. */
 export interface PreparedRecord {
-  kind: 'profile' | 'activity';
+  /** `override`: real-time field values (recordJson is `{path: value}`) for `target`. */
+  kind: 'profile' | 'activity' | 'override';
   instanceId: string;
   datasetId: string;
   recordId: string;
@@ -28,12 +29,14 @@ export interface PreparedRecord {
   recordKey: string;
   timestamp: number;
   activityType: string | null;
-  /** Activities from the real-time API expire; dataset activities do not (null). */
+  /** Real-time changes expire (overrides, activities); records from datasets do not (null). */
   validUntil: number | null;
+  /** Real-time changes name their profile instead of linking identities: it is never created. */
+  target?: string;
   receipt: Receipt;
 }
 
-export type ApplyStatus = 'applied' | 'unchanged' | 'duplicate' | 'conflict' | 'failed';
+export type ApplyStatus = 'applied' | 'unchanged' | 'duplicate' | 'conflict' | 'failed' | 'not_found';
 
 export interface ApplyOutcome {
   status: ApplyStatus;
@@ -60,5 +63,7 @@ export const toLakeLine = (r: PreparedRecord): LakeLine => ({
   requestId: r.receipt.requestId,
   caller: r.receipt.caller,
   ...(r.validUntil !== null ? { validUntil: r.validUntil } : {}),
+  ...(r.target !== undefined ? { target: r.target } : {}),
+  ...(r.kind === 'override' ? { operation: 'patch' as const } : {}),
   recordJson: r.rawJson,
 });

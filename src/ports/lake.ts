@@ -9,8 +9,12 @@ export interface LakeEntry {
   path: 'streaming' | 'realtime' | 'batch' | 'tracking';
   requestId: string;
   caller: string | null;
-  /** Activities from the real-time API: when they expire. */
+  /** Real-time changes: when they expire. */
   validUntil?: number;
+  /** Real-time changes: the customerId they were addressed to. */
+  target?: string;
+  /** `patch`: a real-time profile update (the record is the fields sent). */
+  operation?: 'patch';
   record: JsonValue;
 }
 

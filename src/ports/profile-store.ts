@@ -35,6 +35,15 @@ export interface NewActivity extends Omit<ActivityRow, 'record'> {
   json: string;
 }
 
+export interface OverrideRow {
+  path: string;
+  valueJson: string;
+  setAt: number;
+  validUntil: number;
+  caller: string | null;
+  requestId: string;
+}
+
 export interface MergeRow {
   id: string;
   survivorId: string;
@@ -68,6 +77,7 @@ export interface ProfileBundle {
   customerId: string;
   row: ProfileRow;
   fragments: StoredFragment[];
+  overrides: OverrideRow[];
   identities: Array<{ namespace: string; value: string; firstSeen: number }>;
   previousIds: string[];
 }
@@ -96,6 +106,11 @@ export interface ProfileTx {
   existingActivity(instanceId: string, activityId: string): Awaitable<{ hash: string; customerId: string } | undefined>;
   /** Returns false when an activity with that id already exists (nothing written). */
   insertActivity(instanceId: string, activity: NewActivity): Awaitable<boolean>;
+  /** The live id of a profile (following merges), or undefined when there is none. */
+  resolveCustomer(instanceId: string, customerId: string): Awaitable<string | undefined>;
+  upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): Awaitable<void>;
+  /** Deletes expired overrides and activities; returns how many of each. */
+  sweepExpired(now: number): Awaitable<{ overrides: number; activities: number }>;
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
@@ -120,6 +135,7 @@ export interface ProfileReader {
   profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined>;
   findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined>;
   findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined>;
+  activity(instanceId: string, activityId: string): Promise<ActivityRow | undefined>;
   identities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>>;
   previousIds(instanceId: string, customerId: string): Promise<string[]>;
   fragments(instanceId: string, customerId: string): Promise<Array<StoredFragment & { receivedAt: number }>>;

@@ -29,6 +29,11 @@ port.on('message', (m: ToApplyWorker) => {
       (results) => send({ type: 'applied', id: m.id, results }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
+  } else if (m.type === 'sweep') {
+    writer.transaction(async (tx) => tx.sweepExpired(m.now)).then(
+      (r) => send({ type: 'swept', id: m.id, ...r }),
+      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+    );
   } else if (m.type === 'close') {
     void Promise.all([writer.close(), lake.close()]).then(() => {
       db.close();

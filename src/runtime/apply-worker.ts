@@ -17,6 +17,7 @@ function spawnWorker(data: ApplyWorkerData): Worker {
 export class ApplyWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve: (r: ApplyOutcome[][]) => void; reject: (e: Error) => void }>();
+  private readonly sweeps = new Map<number, (r: { overrides: number; activities: number }) => void>();
   private nextId = 1;
   private readonly ready: Promise<void>;
   private closed?: Promise<void>;
@@ -34,6 +35,10 @@ export class ApplyWorker {
       if (m.type === 'ready') onReady();
       else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(m.results));
       else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(new Error(m.message)));
+      else if (m.type === 'swept') {
+        this.sweeps.get(m.id)?.({ overrides: m.overrides, activities: m.activities });
+        this.sweeps.delete(m.id);
+      }
     });
     const fail = (err: Error): void => {
       this.failure = err;
@@ -70,6 +75,15 @@ export class ApplyWorker {
       this.post({ type: 'commit', id, works: [...works], now });
     });
   };
+
+  /** Deletes what expired before `now` (expiry is also enforced at read time, so this only reclaims space). */
+  sweep(now: number): Promise<{ overrides: number; activities: number }> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.sweeps.set(id, resolve);
+      this.post({ type: 'sweep', id, now });
+    });
+  }
 
   invalidate(instanceId: string): void {
     this.post({ type: 'invalidate', instanceId });

@@ -14,9 +14,12 @@ import { KeyService } from '../services/keys.js';
 import { InstanceService } from '../services/instances.js';
 import { CatalogAdmin } from '../services/catalog-admin.js';
 import { ProfileService } from '../services/profiles.js';
+import { RealtimeService } from '../services/realtime.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
+
+const SWEEP_INTERVAL_MS = 60_000;
 
 export interface TesseraOptions {
   dataDir: string;
@@ -40,6 +43,9 @@ export interface Tessera {
   profiles: ProfileService;
   /** Applies what the lake holds beyond the last applied point (after a crash). */
   recover(): Promise<number>;
+  /** Deletes expired overrides and activities now (the sweeper also runs every minute). */
+  sweep(): Promise<{ overrides: number; activities: number }>;
+  realtime: RealtimeService;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
+  const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
+  sweeper.unref();
   return {
     clock,
     control,
@@ -81,7 +89,10 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     admin: new CatalogAdmin(control, catalog, clock),
     profiles: new ProfileService(reader, catalog, clock),
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
+    sweep: () => worker.sweep(clock.now()),
+    realtime: new RealtimeService({ catalog, reader, committer, clock }),
     async close() {
+      clearInterval(sweeper);
       await committer.close();
       await worker.close();
       readerDb.close();

@@ -1,12 +1,17 @@
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound } from '../domain/errors.js';
-import type { JsonObject } from '../domain/json-path.js';
-import type { FieldSource } from '../domain/profile/merge-policy.js';
+import type { JsonObject, JsonValue } from '../domain/json-path.js';
+import { applyOverrides, type Override } from '../domain/profile/overrides.js';
 import { viewOf } from './profile-view.js';
 import type { MergePolicyName } from '../domain/schema/model.js';
 import { normalizeIdentity } from '../domain/identity/normalize.js';
 import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
+
+/** Where a field's value came from: a dataset's record, or a real-time update until it expires. */
+export type FieldSourceDocument =
+  | { source: 'dataset'; datasetId: string; datasetName: string | null; recordKey: string; lastUpdated: string }
+  | { source: 'realtime'; lastUpdated: string; validUntil: string; caller: string | null };
 
 export interface ProfileDocument {
   customerId: string;
@@ -15,7 +20,7 @@ export interface ProfileDocument {
   previousCustomerIds: string[];
   identities: Array<{ namespace: string; value: string; firstSeen: string }>;
   attributes: JsonObject;
-  fieldSources: Record<string, { datasetId: string; datasetName: string | null; recordKey: string; lastUpdated: string }>;
+  fieldSources: Record<string, FieldSourceDocument>;
   mergePolicy: MergePolicyName;
   createdAt: string;
   updatedAt: string;
@@ -84,8 +89,13 @@ export class ProfileService {
     if (!bundle) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
     const { customerId, row, fragments, identities } = bundle;
     const mergePolicy = policy ?? catalog.settings.mergePolicy;
-    const view = viewOf(catalog, fragments, mergePolicy);
-    const updatedAt = fragments.reduce((max, f) => Math.max(max, f.receivedAt), row.updatedAt);
+    const now = this.clock.now();
+    const overrides: Override[] = bundle.overrides.map((o) => ({ path: o.path, value: JSON.parse(o.valueJson) as JsonValue, setAt: o.setAt, validUntil: o.validUntil, caller: o.caller }));
+    const view = applyOverrides(viewOf(catalog, fragments, mergePolicy), overrides, now);
+    const updatedAt = Math.max(
+      fragments.reduce((max, f) => Math.max(max, f.receivedAt), row.updatedAt),
+      ...Object.values(view.sources).map((s) => (s.kind === 'realtime' ? s.setAt : 0)),
+    );
     const previous = bundle.previousIds;
     const doc: ProfileDocument = {
       customerId,
@@ -93,9 +103,11 @@ export class ProfileService {
       identities: identities.map((i) => ({ namespace: i.namespace, value: i.value, firstSeen: iso(i.firstSeen) })),
       attributes: view.attributes,
       fieldSources: Object.fromEntries(
-        Object.entries(view.sources).map(([path, s]: [string, FieldSource]) => [
+        Object.entries(view.sources).map(([path, s]): [string, FieldSourceDocument] => [
           path,
-          { datasetId: s.datasetId, datasetName: catalog.datasetsById.get(s.datasetId)?.name ?? null, recordKey: s.recordKey, lastUpdated: iso(s.timestamp) },
+          s.kind === 'realtime'
+            ? { source: 'realtime', lastUpdated: iso(s.setAt), validUntil: iso(s.validUntil), caller: s.caller }
+            : { source: 'dataset', datasetId: s.datasetId, datasetName: catalog.datasetsById.get(s.datasetId)?.name ?? null, recordKey: s.recordKey, lastUpdated: iso(s.timestamp) },
         ]),
       ),
       mergePolicy,
@@ -104,6 +116,33 @@ export class ProfileService {
     };
     if (customerId !== requestedId) doc.resolvedFrom = requestedId;
     return doc;
+  }
+
+  /** A profile by a source record's key (dataset name and record key), with its whole key ring. */
+  async keyRing(instanceId: string, datasetName: string | undefined, key: string) {
+    const catalog = await this.catalogOf(instanceId);
+    if (!datasetName) throw invalid('dataset_required', 'name the dataset with entityName (or dataSourceName)');
+    const dataset = catalog.dataset(datasetName);
+    if (!dataset) throw notFound('dataset_not_found', `dataset ${datasetName} does not exist`);
+    const schema = catalog.schemaOf(dataset);
+    // The record key is `namespace:value` of the record's primary identity; a bare value is read in
+    // the namespace of the schema's primary identity field.
+    const primary = schema.identities.find((d) => d.primary) ?? schema.identities[0];
+    const candidates = [key, ...(primary && !key.includes(':') ? [`${catalog.namespaces.find(primary.namespace)?.code ?? primary.namespace}:${key}`] : [])];
+    let customerId: string | undefined;
+    for (const k of candidates) {
+      customerId = await this.reader.findByRecordKey(instanceId, dataset.id, k);
+      if (customerId) break;
+    }
+    if (!customerId) throw notFound('profile_not_found', `no record ${key} in dataset ${datasetName}`);
+    const [identities, fragments] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.fragments(instanceId, customerId)]);
+    return {
+      customerId,
+      keyRing: [
+        ...identities.map((i) => ({ kind: 'identity' as const, namespace: i.namespace, value: i.value })),
+        ...fragments.map((f) => ({ kind: 'sourceKey' as const, dataSourceName: catalog.datasetsById.get(f.datasetId)?.name ?? f.datasetId, key: f.recordKey })),
+      ],
+    };
   }
 
   async identities(instanceId: string, requestedId: string) {

@@ -23,6 +23,8 @@ export interface ProfileView {
   attributes: JsonObject;
   /** Where each leaf field (or field group) came from, with its last-updated time. */
   sources: Record<string, FieldSource>;
+  /** The newest time any fragment set each field (whoever won the merge). */
+  latest: ReadonlyMap<string, number>;
 }
 
 const NOT_ATTRIBUTES: ReadonlySet<string> = new Set(['identityMap', '_id']);
@@ -34,10 +36,12 @@ const NOT_ATTRIBUTES: ReadonlySet<string> = new Set(['identityMap', '_id']);
  */
 export function mergeFragments(fragments: readonly Fragment[], policy: MergePolicyName): ProfileView {
   const best = new Map<string, { value: JsonValue; fragment: Fragment }>();
+  const latest = new Map<string, number>();
   for (const fragment of fragments) {
     const atomic = new Set(fragment.fieldGroups);
     for (const [path, value] of flattenLeaves(fragment.attributes, atomic, NOT_ATTRIBUTES)) {
       if (value === null) continue;
+      if ((latest.get(path) ?? -Infinity) < fragment.timestamp) latest.set(path, fragment.timestamp);
       const current = best.get(path);
       if (!current || wins(fragment, current.fragment, policy)) best.set(path, { value, fragment });
     }
@@ -50,7 +54,7 @@ export function mergeFragments(fragments: readonly Fragment[], policy: MergePoli
     setFlatPath(attributes, path, value);
     sources[path] = { datasetId: fragment.datasetId, recordKey: fragment.recordKey, timestamp: fragment.timestamp };
   }
-  return { attributes, sources };
+  return { attributes, sources, latest };
 }
 
 function wins(candidate: Fragment, current: Fragment, policy: MergePolicyName): boolean {

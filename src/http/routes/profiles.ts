@@ -86,3 +86,23 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
     },
   );
 };
+
+/** The key ring: a profile found by a source record's key, with every identity and source key it holds. */
+export const keyringRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
+  app.get(
+    '/api/instances/:instanceId/profile/keyring',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        params: InstanceParams,
+        querystring: Type.Object({
+          dataSourceName: Type.Optional(Type.String({ minLength: 1 })),
+          entityName: Type.Optional(Type.String({ minLength: 1 })),
+          key: Type.String({ minLength: 1 }),
+        }),
+        tags: ['profiles'],
+      },
+    },
+    async (req) => t.profiles.keyRing(req.params.instanceId, req.query.entityName ?? req.query.dataSourceName, req.query.key),
+  );
+};

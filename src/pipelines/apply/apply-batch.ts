@@ -19,8 +19,36 @@ const failedRecordOf = (r: PreparedRecord, keyword: string, message: string): Fa
   errors: [{ path: '/', keyword, message }],
 });
 
+/**
+ * Real-time changes name their profile (following merges to the survivor) and never create one,
+ * link identities or merge: overrides replace field values until they expire; activities join the
+ * timeline.
+ */
+async function applyRealtime(tx: ProfileTx, r: PreparedRecord): Promise<ApplyOutcome> {
+  const customerId = await tx.resolveCustomer(r.instanceId, r.target!);
+  if (customerId === undefined) return { status: 'not_found', customerId: null, merged: [] };
+  if (r.kind === 'override') {
+    const fields = JSON.parse(r.recordJson) as Record<string, unknown>;
+    await tx.upsertOverrides(
+      r.instanceId,
+      customerId,
+      Object.entries(fields).map(([path, value]) => ({
+        path,
+        valueJson: JSON.stringify(value),
+        setAt: r.timestamp,
+        validUntil: r.validUntil!,
+        caller: r.receipt.caller,
+        requestId: r.receipt.requestId,
+      })),
+    );
+    return { status: 'applied', customerId, merged: [] };
+  }
+  return { status: await insertActivity(tx, r, customerId), customerId, merged: [] };
+}
+
 /** Applies one record: identities, then its fragment or activity. */
 async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<ApplyOutcome> {
+  if (r.target !== undefined) return applyRealtime(tx, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
   if (!dataset) return { status: 'failed', customerId: null, merged: [] };
   const { customerId, merged } = await resolveIdentities(tx, catalog, r, now);

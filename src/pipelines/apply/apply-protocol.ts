@@ -4,12 +4,14 @@ import type { ApplyOutcome, CommitWork } from '../records.js';
 export type ToApplyWorker =
   | { type: 'commit'; id: number; works: CommitWork[]; now: number }
   | { type: 'invalidate'; instanceId: string }
+  | { type: 'sweep'; id: number; now: number }
   | { type: 'close' };
 
 export type FromApplyWorker =
   | { type: 'ready' }
   | { type: 'applied'; id: number; results: ApplyOutcome[][] }
   | { type: 'failed'; id: number; message: string }
+  | { type: 'swept'; id: number; overrides: number; activities: number }
   | { type: 'closed' };
 
 export interface ApplyWorkerData {

@@ -4,6 +4,9 @@ import type { Committer } from './committer.js';
 import type { Catalog } from '../ingest/catalog.js';
 import { prepareRecord } from '../ingest/prepare-record.js';
 import type { PreparedRecord } from '../records.js';
+import type { InstanceCatalog } from '../ingest/catalog.js';
+import { isObject } from '../../domain/json-path.js';
+import { overrideLeaves, overrideRecord, UNIFIED_ACTIVITY, unifiedActivityRecord } from '../ingest/prepare-realtime.js';
 
 const CHUNK = 2000;
 
@@ -31,6 +34,22 @@ export async function replayLakeTail(deps: { lake: Lake; reader: ProfileReader; 
   return replayed;
 }
 
+/** The record a lake entry holds, prepared again as at its receipt; null if it no longer fits. */
+function recordOf(catalog: InstanceCatalog, entry: LakeEntry): PreparedRecord | null {
+  const receipt = { requestId: entry.requestId, receivedAt: entry.receivedAt, path: entry.path, caller: entry.caller };
+  if (entry.operation === 'patch' && entry.target !== undefined && isObject(entry.record)) {
+    return overrideRecord({ instanceId: entry.instanceId, recordId: entry.recordId, customerId: entry.target, body: entry.record, leaves: overrideLeaves(catalog, entry.record), validUntil: entry.validUntil ?? entry.receivedAt, receipt });
+  }
+  if (entry.datasetId === UNIFIED_ACTIVITY) {
+    return isObject(entry.record) ? unifiedActivityRecord({ instanceId: entry.instanceId, recordId: entry.recordId, body: entry.record, validUntil: entry.validUntil ?? entry.receivedAt, receipt }) : null;
+  }
+  const dataset = catalog.dataset(entry.datasetId);
+  if (!dataset) return null;
+  const prepared = prepareRecord({ catalog, dataset, raw: entry.record, recordId: entry.recordId, receipt, validUntil: entry.validUntil ?? null });
+  if (!prepared.ok) return null;
+  return entry.target !== undefined ? { ...prepared.record, target: entry.target } : prepared.record;
+}
+
 async function replayEntries(
   deps: { committer: Committer; catalog: Catalog },
   segment: string,
@@ -39,19 +58,11 @@ async function replayEntries(
   const byInstance = new Map<string, { records: PreparedRecord[]; positions: LakePosition[] }>();
   for (const { entry, end } of items) {
     const catalog = await deps.catalog.get(entry.instanceId);
-    const dataset = catalog?.dataset(entry.datasetId);
-    if (!catalog || !dataset) continue;
-    const prepared = prepareRecord({
-      catalog,
-      dataset,
-      raw: entry.record,
-      recordId: entry.recordId,
-      receipt: { requestId: entry.requestId, receivedAt: entry.receivedAt, path: entry.path, caller: entry.caller },
-      validUntil: entry.validUntil ?? null,
-    });
-    if (!prepared.ok) continue;
+    if (!catalog) continue;
+    const record = recordOf(catalog, entry);
+    if (!record) continue;
     const group = byInstance.get(entry.instanceId) ?? { records: [], positions: [] };
-    group.records.push(prepared.record);
+    group.records.push(record);
     group.positions.push({ segment, end });
     byInstance.set(entry.instanceId, group);
   }

@@ -80,6 +80,19 @@ CREATE INDEX failed_records_dataset ON failed_records(instance_id, dataset_id, i
 CREATE TABLE lake_watermarks (segment TEXT PRIMARY KEY, applied_offset INTEGER NOT NULL);
 `,
   },
+  {
+    version: 2,
+    name: 'real-time overrides and expiring activities',
+    sql: `
+CREATE TABLE overrides (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL,
+  set_at INTEGER NOT NULL, valid_until INTEGER NOT NULL, caller TEXT, request_id TEXT NOT NULL,
+  PRIMARY KEY (instance_id, customer_id, path)
+) WITHOUT ROWID;
+CREATE INDEX overrides_expiry ON overrides(valid_until);
+CREATE INDEX activities_expiry ON activities(valid_until) WHERE valid_until IS NOT NULL;
+`,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

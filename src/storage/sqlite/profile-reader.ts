@@ -5,6 +5,7 @@ import type {
   FailedRecord,
   IdentityWarning,
   MergeRow,
+  OverrideRow,
   ProfileBundle,
   ProfileReader,
   ProfileRow,
@@ -54,6 +55,10 @@ export class SqliteProfileReader implements ProfileReader {
       merges: p('SELECT * FROM merges INDEXED BY merges_survivor WHERE instance_id = ? AND survivor_id = ? ORDER BY at, id'),
       warnings: p('SELECT * FROM identity_warnings WHERE instance_id = ? ORDER BY id DESC LIMIT ? OFFSET ?'),
       failed: p('SELECT * FROM failed_records WHERE instance_id = ? AND dataset_id = ? ORDER BY id LIMIT ? OFFSET ?'),
+      overrides: p('SELECT path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = ? AND customer_id = ? ORDER BY path'),
+      activity: p('SELECT * FROM activities WHERE instance_id = ? AND activity_id = ?'),
+      begin: p('BEGIN'),
+      commit: p('COMMIT'),
       count: p('SELECT count(*) FROM profiles WHERE instance_id = ?').pluck(),
       watermarks: p('SELECT segment, applied_offset FROM lake_watermarks'),
     };
@@ -70,7 +75,8 @@ export class SqliteProfileReader implements ProfileReader {
 
   async profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined> {
     // One read transaction: all of it from the same snapshot, whatever the writer commits meanwhile.
-    return this.db.transaction((): ProfileBundle | undefined => {
+    this.s['begin']!.run();
+    try {
       const customerId = this.resolveSync(instanceId, requestedId);
       if (customerId === undefined) return undefined;
       const row = this.s['profile']!.get(instanceId, customerId) as { customer_id: string; created_at: number; updated_at: number } | undefined;
@@ -79,10 +85,15 @@ export class SqliteProfileReader implements ProfileReader {
         customerId,
         row: { customerId, createdAt: row.created_at, updatedAt: row.updated_at },
         fragments: this.fragmentsSync(instanceId, customerId),
+        overrides: (this.s['overrides']!.all(instanceId, customerId) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>).map(
+          (o): OverrideRow => ({ path: o.path, valueJson: o.value, setAt: o.set_at, validUntil: o.valid_until, caller: o.caller, requestId: o.request_id }),
+        ),
         identities: this.s['identities']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>,
         previousIds: this.s['previous']!.all(instanceId, customerId) as string[],
       };
-    }).deferred();
+    } finally {
+      this.s['commit']!.run();
+    }
   }
 
   async profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined> {
@@ -98,6 +109,11 @@ export class SqliteProfileReader implements ProfileReader {
 
   async findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined> {
     return this.s['byRecordKey']!.get(instanceId, datasetId, recordKey) as string | undefined;
+  }
+
+  async activity(instanceId: string, activityId: string): Promise<ActivityRow | undefined> {
+    const row = this.s['activity']!.get(instanceId, activityId) as ActivityDbRow | undefined;
+    return row && toActivity(row);
   }
 
   async identities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {

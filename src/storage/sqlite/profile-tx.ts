@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Identity } from '../../domain/identity/extract.js';
-import type { FailedRecord, IdentityWarning, MergeRow, NewActivity, NewFragment, ProfileTx } from '../../ports/profile-store.js';
+import type { FailedRecord, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx } from '../../ports/profile-store.js';
 
 type Stmt = Database.Statement;
 
@@ -35,6 +35,18 @@ export class SqliteProfileTx implements ProfileTx {
         `INSERT OR IGNORE INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      exists: p('SELECT 1 FROM profiles WHERE instance_id = ? AND customer_id = ?').pluck(),
+      alias: p('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?').pluck(),
+      upsertOverride: p(
+        `INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
+           valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
+         WHERE excluded.set_at >= overrides.set_at`,
+      ),
+      overridesOf: p('SELECT path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = ? AND customer_id = ?'),
+      dropOverridesOf: p('DELETE FROM overrides WHERE instance_id = ? AND customer_id = ?'),
+      sweepOverrides: p('DELETE FROM overrides WHERE valid_until <= ?'),
+      sweepActivities: p('DELETE FROM activities WHERE valid_until IS NOT NULL AND valid_until <= ?'),
       touch: p('UPDATE profiles SET updated_at = MAX(updated_at, ?) WHERE instance_id = ? AND customer_id = ?'),
       warning: p(
         `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
@@ -106,6 +118,10 @@ export class SqliteProfileTx implements ProfileTx {
     this.s['moveIdentities']!.run(to, instanceId, from);
     this.s['moveFragments']!.run(to, instanceId, from);
     this.s['moveActivities']!.run(to, instanceId, from);
+    // Overrides follow the person; where both had one for a field, the newer stays.
+    const moved = this.s['overridesOf']!.all(instanceId, from) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>;
+    for (const o of moved) this.s['upsertOverride']!.run(instanceId, to, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id);
+    this.s['dropOverridesOf']!.run(instanceId, from);
     this.s['moveAliases']!.run(to, instanceId, from);
     this.s['addAlias']!.run(instanceId, from, to, m.at);
     this.s['deleteProfile']!.run(instanceId, from);
@@ -140,6 +156,19 @@ export class SqliteProfileTx implements ProfileTx {
     return this.s['insertActivity']!.run(instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, a.json).changes > 0;
   }
 
+
+  resolveCustomer(instanceId: string, customerId: string): string | undefined {
+    if (this.s['exists']!.get(instanceId, customerId) !== undefined) return customerId;
+    return this.s['alias']!.get(instanceId, customerId) as string | undefined;
+  }
+
+  upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): void {
+    for (const o of overrides) this.s['upsertOverride']!.run(instanceId, customerId, o.path, o.valueJson, o.setAt, o.validUntil, o.caller, o.requestId);
+  }
+
+  sweepExpired(now: number): { overrides: number; activities: number } {
+    return { overrides: this.s['sweepOverrides']!.run(now).changes, activities: this.s['sweepActivities']!.run(now).changes };
+  }
 
   recordWarning(instanceId: string, w: IdentityWarning): void {
     this.s['warning']!.run(instanceId, w.id, w.kind, w.namespace, JSON.stringify(w.values), JSON.stringify(w.customerIds), w.datasetId, w.recordKey, w.at);
