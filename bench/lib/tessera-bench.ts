@@ -1,0 +1,91 @@
+import autocannon from 'autocannon';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, startChild, type Child } from './harness.js';
+import { http, json } from './http.js';
+import { EVENT_SCHEMA, PROFILE_SCHEMA, traffic, type Message } from './traffic.js';
+
+export const KEY = 'bench-admin-key-0123456789';
+
+export interface BenchServer {
+  server: Child;
+  api: string;
+  crm: string;
+  events: string;
+  close(): Promise<void>;
+}
+
+/** A real Tessera server (separate process, fresh data dir) with a person schema and two datasets. */
+export async function startBenchServer(): Promise<BenchServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const server = await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+    TESSERA_BOOTSTRAP_ADMIN_KEY: KEY,
+  });
+  const api = `${server.url}/api/instances/default`;
+  const profileSchema = await json<{ id: string }>('POST', `${api}/manage/schemas`, KEY, { name: 'Person', class: 'profile', jsonSchema: PROFILE_SCHEMA, fieldGroups: ['homeAddress'] });
+  const eventSchema = await json<{ id: string }>('POST', `${api}/manage/schemas`, KEY, { name: 'Event', class: 'activity', jsonSchema: EVENT_SCHEMA });
+  const crm = await json<{ id: string }>('POST', `${api}/manage/datasets`, KEY, { name: 'crm', schemaId: profileSchema.id });
+  const events = await json<{ id: string }>('POST', `${api}/manage/datasets`, KEY, { name: 'events', schemaId: eventSchema.id });
+  return {
+    server,
+    api,
+    crm: crm.id,
+    events: events.id,
+    close: async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Batch bodies for the generated traffic, made before any clock starts. */
+export function trafficBatches(people: number, s: BenchServer, batch: number): Array<{ body: string; count: number }> {
+  const bodies: Array<{ body: string; count: number }> = [];
+  let messages: Message[] = [];
+  for (const m of traffic({ people, profileDataset: s.crm, eventDataset: s.events })) {
+    messages.push(m);
+    if (messages.length === batch) {
+      bodies.push({ body: JSON.stringify({ messages }), count: messages.length });
+      messages = [];
+    }
+  }
+  if (messages.length > 0) bodies.push({ body: JSON.stringify({ messages }), count: messages.length });
+  return bodies;
+}
+
+/** Sends batch bodies with `concurrency` clients; returns messages sent and rejected. */
+export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; count: number }>, concurrency: number, onProgress?: (sent: number) => void): Promise<{ sent: number; rejected: number }> {
+  let sent = 0;
+  let rejected = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let b = bodies[next++]; b !== undefined; b = bodies[next++]) {
+      const res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
+      if (res.status !== 207) throw new Error(`batch: ${res.status} ${res.body.slice(0, 300)}`);
+      rejected += res.body.split('"error"').length - 1;
+      sent += b.count;
+      onProgress?.(sent);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { sent, rejected };
+}
+
+export function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+/** The denominator: a bare Fastify no-op server under the same load shape (POST, JSON body). */
+export async function noopBaseline(connections: number, seconds: number, body: string): Promise<number> {
+  const noop = await startChild(['--import', 'tsx', join(ROOT, 'bench', 'noop-server.ts')]);
+  try {
+    const r = await cannon({ url: `${noop.url}/noop/x`, method: 'POST', connections, duration: seconds, headers: { 'content-type': 'application/json' }, body });
+    return r.requests.average;
+  } finally {
+    await noop.stop();
+  }
+}
