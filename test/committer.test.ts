@@ -9,17 +9,23 @@ const work = (tag: string): CommitWork => ({
   failed: [],
 });
 
+/** A committer whose writer only records the order in which it was handed works. */
+function recordingCommitter(maxInFlight: number): { c: Committer; committed: string[] } {
+  const committed: string[] = [];
+  const c = new Committer(
+    async (works) => {
+      for (const w of works) committed.push(w.records[0]!.recordId);
+      return works.map(() => []);
+    },
+    new ManualClock(0),
+    { maxBatchRecords: 100, maxInFlight },
+  );
+  return { c, committed };
+}
+
 describe('group commit order', () => {
   it('commits in the order places were reserved, whatever order the work is ready in', async () => {
-    const committed: string[] = [];
-    const c = new Committer(
-      async (works) => {
-        for (const w of works) committed.push(w.records[0]!.recordId);
-        return works.map(() => []);
-      },
-      new ManualClock(0),
-      { maxBatchRecords: 100, maxInFlight: 2 },
-    );
+    const { c, committed } = recordingCommitter(2);
     const first = c.reserve();
     const second = c.reserve();
     const third = c.reserve();
@@ -33,15 +39,7 @@ describe('group commit order', () => {
   });
 
   it('a place given up with empty work does not block the ones after it', async () => {
-    const committed: string[] = [];
-    const c = new Committer(
-      async (works) => {
-        for (const w of works) committed.push(w.records[0]!.recordId);
-        return works.map(() => []);
-      },
-      new ManualClock(0),
-      { maxBatchRecords: 100, maxInFlight: 1 },
-    );
+    const { c, committed } = recordingCommitter(1);
     const gone = c.reserve();
     const next = c.reserve();
     const p = next(work('x'));

@@ -80,6 +80,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
   }
 
   const { receipt } = input;
+  const base = { instanceId: catalog.instance.id, datasetId: dataset.id, recordId: input.recordId, rawJson, recordJson, identities, receipt };
   if (schema.class === 'activity') {
     const id = getPath(record, schema.idField);
     const ts = parseTimestamp(getPath(record, schema.timestampField));
@@ -95,23 +96,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
       return fail('no_identity', 'the activity carries no usable identity (identity fields or identityMap), so it cannot be tied to a profile');
     }
     const type = getPath(record, 'eventType') ?? getPath(record, 'ActivityType') ?? getPath(record, 'type');
-    return {
-      ok: true,
-      record: {
-        kind: 'activity',
-        instanceId: catalog.instance.id,
-        datasetId: dataset.id,
-        recordId: input.recordId,
-        rawJson,
-        recordJson,
-        identities,
-        recordKey: String(id),
-        timestamp: ts!,
-        activityType: typeof type === 'string' ? type : null,
-        validUntil: input.validUntil ?? null,
-        receipt,
-      },
-    };
+    return { ok: true, record: { ...base, kind: 'activity', recordKey: String(id), timestamp: ts!, activityType: typeof type === 'string' ? type : null, validUntil: input.validUntil ?? null } };
   }
 
   if (identities.length === 0) {
@@ -119,21 +104,5 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
   }
   const primary = identities[0]!;
   const ts = parseTimestamp(getPath(record, schema.timestampField)) ?? receipt.receivedAt;
-  return {
-    ok: true,
-    record: {
-      kind: 'profile',
-      instanceId: catalog.instance.id,
-      datasetId: dataset.id,
-      recordId: input.recordId,
-      rawJson,
-      recordJson,
-      identities,
-      recordKey: `${primary.namespace}:${primary.value}`,
-      timestamp: ts,
-      activityType: null,
-      validUntil: null,
-      receipt,
-    },
-  };
+  return { ok: true, record: { ...base, kind: 'profile', recordKey: `${primary.namespace}:${primary.value}`, timestamp: ts, activityType: null, validUntil: null } };
 }
