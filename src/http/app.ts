@@ -5,6 +5,8 @@ import type { Tessera } from '../runtime/tessera.js';
 import { createAuthHook } from './auth.js';
 import { handleError } from './errors.js';
 import { registerJsonParser } from './json-body.js';
+import { registerMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
 import { accessRoutes } from './routes/access.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { collectionRoutes } from './routes/collection.js';
@@ -15,6 +17,19 @@ import { realtimeRoutes } from './routes/realtime.js';
 import { entityRoutes } from './routes/entities.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** Left out of the OpenAPI document on purpose (the document itself, metrics, the docs page's assets). */
+  hidden: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    registeredRoutes: RegisteredRoute[];
+  }
+}
 
 export interface AppOptions {
   logger?: boolean | { level: string };
@@ -32,6 +47,15 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerJsonParser(app);
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const hidden = (r.schema as { hide?: boolean } | undefined)?.hide === true;
+    for (const method of methods) routes.push({ method: String(method), url: r.url, hidden });
+  });
+  app.decorate('registeredRoutes', routes);
+  await registerOpenApi(app);
+  registerMetrics(app, t);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });

@@ -31,6 +31,7 @@ export class Committer {
   private scheduled = false;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly listeners: Array<(works: readonly CommitWork[], outcomes: ApplyOutcome[][], seconds: number) => void> = [];
 
   constructor(
     private readonly commitBatch: CommitBatch,
@@ -65,6 +66,11 @@ export class Committer {
   /** Applies records that are already in the lake at these positions (recovery and rebuild). */
   replay(work: CommitWork, positions: LakePosition[]): Promise<ApplyOutcome[]> {
     return this.submit({ ...work, lakePositions: positions });
+  }
+
+  /** Called after every group commit (for metrics). */
+  onCommitted(listener: (works: readonly CommitWork[], outcomes: ApplyOutcome[][], seconds: number) => void): void {
+    this.listeners.push(listener);
   }
 
   get depth(): number {
@@ -109,10 +115,11 @@ export class Committer {
     }
     if (group.length === 0) return;
     try {
-      const results = await this.commitBatch(
-        group.map((p) => p.work!),
-        this.clock.now(),
-      );
+      const started = performance.now();
+      const works = group.map((p) => p.work!);
+      const results = await this.commitBatch(works, this.clock.now());
+      const seconds = (performance.now() - started) / 1000;
+      for (const l of this.listeners) l(works, results, seconds);
       group.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       for (const p of group) p.reject(err);

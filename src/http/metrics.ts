@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Tessera } from '../runtime/tessera.js';
+
+/**
+ * Prometheus metrics at GET /metrics: HTTP requests and latencies by route, and the ingestion
+ * pipeline (records committed by outcome, merges, failed records, group commit latency, queue depth).
+ */
+export function registerMetrics(app: FastifyInstance, t: Tessera): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tessera_process_' });
+  const requests = new Counter({ name: 'tessera_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'tessera_http_request_duration_seconds',
+    help: 'HTTP request latency by method and route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const records = new Counter({ name: 'tessera_records_committed_total', help: 'Records committed, by outcome (applied, unchanged, duplicate, conflict, failed, not_found)', labelNames: ['outcome'], registers: [registry] });
+  const failed = new Counter({ name: 'tessera_failed_records_total', help: 'Records kept in the failed-records store (schema violations and the like)', registers: [registry] });
+  const merges = new Counter({ name: 'tessera_profile_merges_total', help: 'Profiles merged into another by identity links', registers: [registry] });
+  const commitLatency = new Histogram({
+    name: 'tessera_group_commit_seconds',
+    help: 'Time from handing a group to the writer to its commit (lake fdatasync + transaction)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.committer.depth); } });
+
+  t.committer.onCommitted((works, outcomes, seconds) => {
+    commitLatency.observe(seconds);
+    for (const w of works) if (w.failed.length > 0) failed.inc(w.failed.length);
+    for (const list of outcomes) {
+      for (const o of list) {
+        records.inc({ outcome: o.status });
+        if (o.merged.length > 0) merges.inc(o.merged.length);
+      }
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    void reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { validate } from '@readme/openapi-parser';
+import { usePeopleServer } from './helpers/fixtures.js';
+
+const ctx = usePeopleServer();
+
+describe('OpenAPI document and metrics', () => {
+  it('validates and documents every route the server registers', async () => {
+    const res = await fetch(`${ctx.ts.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const result = await validate(structuredClone(doc) as never);
+    expect(result.valid ? [] : result.errors).toEqual([]);
+    expect(result.valid).toBe(true);
+    const documented = new Set<string>();
+    for (const [path, ops] of Object.entries(doc.paths)) for (const method of Object.keys(ops)) documented.add(`${method.toUpperCase()} ${path}`);
+    const registered = ctx.ts.server.app.registeredRoutes
+      .filter((r) => !r.hidden && r.method !== 'HEAD' && !r.url.startsWith('/docs'))
+      .map((r) => `${r.method} ${r.url.replace(/:([A-Za-z]+)/g, '{$1}')}`);
+    expect(registered.length).toBeGreaterThan(30);
+    expect(registered.filter((r) => !documented.has(r))).toEqual([]);
+    expect([...documented].filter((d) => !registered.includes(d))).toEqual([]);
+    // Errors are documented too.
+    expect(Object.keys(doc.paths['/api/instances/{instanceId}/collection/batch']!['post']!.responses)).toEqual(expect.arrayContaining(['400', '401', '403', '404', '413']));
+    expect((await fetch(`${ctx.ts.url}/docs`)).status).toBeLessThan(400);
+  });
+
+  it('exposes Prometheus metrics for requests and the pipeline', async () => {
+    await ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: [{ datasetId: ctx.ds.crm, record: { crmId: 'MX-1' } }, { datasetId: ctx.ds.crm, record: { crmId: 5 } }] } });
+    const text = await (await fetch(`${ctx.ts.url}/metrics`)).text();
+    expect(text).toMatch(/tessera_http_requests_total\{method="POST",route="\/api\/instances\/:instanceId\/collection\/batch",status="207"\} 1/);
+    expect(text).toMatch(/tessera_records_committed_total\{outcome="applied"\} \d+/);
+    expect(text).toMatch(/tessera_failed_records_total 1/);
+    expect(text).toContain('tessera_group_commit_seconds_bucket');
+    expect(text).toContain('tessera_commit_queue_depth 0');
+  });
+});
