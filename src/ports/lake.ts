@@ -15,6 +15,8 @@ export interface LakeEntry {
   target?: string;
   /** `patch`: a real-time profile update (the record is the fields sent). */
   operation?: 'patch';
+  /** Commit order: increasing across all segments, stamped by the writer. */
+  seq?: number;
   record: JsonValue;
 }
 

@@ -109,6 +109,8 @@ export interface ProfileTx {
   /** The live id of a profile (following merges), or undefined when there is none. */
   resolveCustomer(instanceId: string, customerId: string): Awaitable<string | undefined>;
   upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): Awaitable<void>;
+  /** Deletes every table derived from the lake for an instance, and its lake watermarks (before a rebuild). */
+  resetDerived(instanceId: string): Awaitable<void>;
   /** Deletes expired overrides and activities; returns how many of each. */
   sweepExpired(now: number): Awaitable<{ overrides: number; activities: number }>;
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
@@ -144,6 +146,8 @@ export interface ProfileReader {
   warnings(instanceId: string, limit: number, offset: number): Promise<IdentityWarning[]>;
   failedRecords(instanceId: string, datasetId: string, limit: number, offset: number): Promise<FailedRecord[]>;
   countProfiles(instanceId: string): Promise<number>;
+  /** Customer ids in order, after `after`: a page of every profile. */
+  listCustomerIds(instanceId: string, after: string, limit: number): Promise<string[]>;
   lakeWatermarks(): Promise<Map<string, number>>;
 }
 

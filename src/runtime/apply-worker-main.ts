@@ -34,6 +34,11 @@ port.on('message', (m: ToApplyWorker) => {
       (r) => send({ type: 'swept', id: m.id, ...r }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
+  } else if (m.type === 'reset') {
+    writer.transaction(async (tx) => tx.resetDerived(m.instanceId)).then(
+      () => send({ type: 'swept', id: m.id, overrides: 0, activities: 0 }),
+      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+    );
   } else if (m.type === 'close') {
     void Promise.all([writer.close(), lake.close()]).then(() => {
       db.close();

@@ -85,6 +85,15 @@ export class ApplyWorker {
     });
   }
 
+  /** Empties the tables derived from the lake for an instance (before a rebuild). */
+  resetDerived(instanceId: string): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.sweeps.set(id, () => resolve());
+      this.post({ type: 'reset', id, instanceId });
+    });
+  }
+
   invalidate(instanceId: string): void {
     this.post({ type: 'invalidate', instanceId });
   }

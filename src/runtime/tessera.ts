@@ -43,6 +43,8 @@ export interface Tessera {
   profiles: ProfileService;
   /** Applies what the lake holds beyond the last applied point (after a crash). */
   recover(): Promise<number>;
+  /** Recomputes every derived table of an instance (or of all) from the lake; returns the records applied. */
+  rebuild(instanceId?: string): Promise<number>;
   /** Deletes expired overrides and activities now (the sweeper also runs every minute). */
   sweep(): Promise<{ overrides: number; activities: number }>;
   realtime: RealtimeService;
@@ -90,6 +92,12 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     profiles: new ProfileService(reader, catalog, clock),
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),
+    async rebuild(instanceId?: string) {
+      await committer.drain();
+      const ids = instanceId ? [instanceId] : (await control.listInstances()).map((i) => i.id);
+      for (const id of ids) await worker.resetDerived(id);
+      return replayLakeTail({ lake, reader, committer, catalog });
+    },
     realtime: new RealtimeService({ catalog, reader, committer, clock }),
     async close() {
       clearInterval(sweeper);

@@ -27,11 +27,22 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
       config,
       schema: {
         params: InstanceParams,
-        querystring: Type.Intersect([Type.Object({ identity: Type.String({ minLength: 3, maxLength: 1000 }) }), MergePolicyQuery]),
+        querystring: Type.Intersect([
+          Type.Object({
+            identity: Type.Optional(Type.String({ minLength: 3, maxLength: 1000, description: 'namespace:value; without it, a page of customer ids' })),
+            after: Type.Optional(Type.String({ maxLength: 200 })),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          }),
+          MergePolicyQuery,
+        ]),
         tags: ['profiles'],
       },
     },
     async (req) => {
+      if (req.query.identity === undefined) {
+        const ids = await t.reader.listCustomerIds(req.params.instanceId, req.query.after ?? '', req.query.limit);
+        return { customerIds: ids, next: ids.length === req.query.limit ? ids[ids.length - 1] : null };
+      }
       const customerId = await t.profiles.findByIdentity(req.params.instanceId, req.query.identity);
       if (!customerId) throw notFound('profile_not_found', `no profile holds identity ${req.query.identity}`);
       return t.profiles.profile(req.params.instanceId, customerId, req.query.mergePolicy);

@@ -51,7 +51,7 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
   if (r.target !== undefined) return applyRealtime(tx, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
   if (!dataset) return { status: 'failed', customerId: null, merged: [] };
-  const { customerId, merged } = await resolveIdentities(tx, catalog, r, now);
+  const { customerId, merged } = await resolveIdentities(tx, catalog, r);
   let status: ApplyOutcome['status'];
   if (r.kind === 'activity') status = await insertActivity(tx, r, customerId);
   else if (dataset.enabledForProfile) status = await upsertFragment(tx, r, customerId);

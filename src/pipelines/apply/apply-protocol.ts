@@ -5,6 +5,7 @@ export type ToApplyWorker =
   | { type: 'commit'; id: number; works: CommitWork[]; now: number }
   | { type: 'invalidate'; instanceId: string }
   | { type: 'sweep'; id: number; now: number }
+  | { type: 'reset'; id: number; instanceId: string }
   | { type: 'close' };
 
 export type FromApplyWorker =

@@ -10,27 +10,53 @@ import { overrideLeaves, overrideRecord, UNIFIED_ACTIVITY, unifiedActivityRecord
 
 const CHUNK = 2000;
 
+interface Item {
+  entry: LakeEntry;
+  end: number;
+  segment: string;
+}
+
 /**
- * Re-applies lake entries past each segment's applied watermark: what was acknowledged (durable in
- * the lake) but not yet applied when the process stopped. Apply is idempotent, so this is safe.
+ * Every segment's entries past its watermark, merged into the order they were first committed
+ * (the writer stamps each line with an increasing `seq`), so that a replay makes the same
+ * profiles, ids and merges as the live run did.
+ */
+async function* inCommitOrder(lake: Lake, watermarks: ReadonlyMap<string, number>): AsyncGenerator<Item> {
+  const cursors: Array<{ it: AsyncIterator<{ entry: LakeEntry; end: number }>; head: Item | undefined; segment: string }> = [];
+  for (const { segment, size } of await lake.segments()) {
+    const from = watermarks.get(segment) ?? 0;
+    if (from >= size) continue;
+    const it = lake.read(segment, from)[Symbol.asyncIterator]();
+    const first = await it.next();
+    cursors.push({ it, segment, head: first.done ? undefined : { ...first.value, segment } });
+  }
+  for (;;) {
+    let best: (typeof cursors)[number] | undefined;
+    for (const c of cursors) if (c.head && (!best || (c.head.entry.seq ?? 0) < (best.head!.entry.seq ?? 0))) best = c;
+    if (!best) return;
+    yield best.head!;
+    const next = await best.it.next();
+    best.head = next.done ? undefined : { ...next.value, segment: best.segment };
+  }
+}
+
+/**
+ * Re-applies lake entries past each segment's applied watermark, in commit order: what was
+ * acknowledged (durable in the lake) but not yet applied when the process stopped, or everything
+ * after a reset (rebuild). Apply is idempotent, so this is safe.
  */
 export async function replayLakeTail(deps: { lake: Lake; reader: ProfileReader; committer: Committer; catalog: Catalog }): Promise<number> {
   const watermarks = await deps.reader.lakeWatermarks();
   let replayed = 0;
-  for (const { segment, size } of await deps.lake.segments()) {
-    const from = watermarks.get(segment) ?? 0;
-    if (from >= size) continue;
-    let chunk: Array<{ entry: LakeEntry; end: number }> = [];
-    const flush = async (): Promise<void> => {
-      replayed += await replayEntries(deps, segment, chunk);
+  let chunk: Item[] = [];
+  for await (const item of inCommitOrder(deps.lake, watermarks)) {
+    chunk.push(item);
+    if (chunk.length >= CHUNK) {
+      replayed += await replayEntries(deps, chunk);
       chunk = [];
-    };
-    for await (const item of deps.lake.read(segment, from)) {
-      chunk.push(item);
-      if (chunk.length >= CHUNK) await flush();
     }
-    if (chunk.length > 0) await flush();
   }
+  if (chunk.length > 0) replayed += await replayEntries(deps, chunk);
   return replayed;
 }
 
@@ -52,11 +78,10 @@ function recordOf(catalog: InstanceCatalog, entry: LakeEntry): PreparedRecord | 
 
 async function replayEntries(
   deps: { committer: Committer; catalog: Catalog },
-  segment: string,
-  items: Array<{ entry: LakeEntry; end: number }>,
+  items: Item[],
 ): Promise<number> {
   const byInstance = new Map<string, { records: PreparedRecord[]; positions: LakePosition[] }>();
-  for (const { entry, end } of items) {
+  for (const { entry, end, segment } of items) {
     const catalog = await deps.catalog.get(entry.instanceId);
     if (!catalog) continue;
     const record = recordOf(catalog, entry);

@@ -1,6 +1,5 @@
 import { identitiesToDrop } from '../../domain/identity/guardrail.js';
 import { planLinks } from '../../domain/identity/link-plan.js';
-import { newId } from '../../domain/ids.js';
 import type { ProfileTx } from '../../ports/profile-store.js';
 import type { InstanceCatalog } from '../ingest/catalog.js';
 import type { PreparedRecord } from '../records.js';
@@ -15,7 +14,8 @@ export interface Resolved {
  * record joins several (unless a unique namespace forbids it, which is recorded as a warning),
  * link new identities, and keep the graph within its size limit.
  */
-export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<Resolved> {
+export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord): Promise<Resolved> {
+  const now = r.receipt.receivedAt;
   const instanceId = r.instanceId;
   const dataset = catalog.datasetsById.get(r.datasetId)!;
   const owners = await tx.identityOwners(instanceId, r.identities);
@@ -35,15 +35,16 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
   let target = plan.target;
   const created = target === null;
   if (target === null) {
-    target = newId();
+    // Ids and times come from the record (its receipt), so that a rebuild from the lake gives the same ids.
+    target = r.recordId;
     await tx.createProfile(instanceId, target, now);
   }
-  for (const absorbed of plan.absorb) {
-    await tx.mergeProfiles(instanceId, { id: newId(), survivorId: target, absorbedId: absorbed, datasetId: r.datasetId, recordKey: r.recordKey, at: now });
+  for (const [i, absorbed] of plan.absorb.entries()) {
+    await tx.mergeProfiles(instanceId, { id: `${r.recordId}-m${i}`, survivorId: target, absorbedId: absorbed, datasetId: r.datasetId, recordKey: r.recordKey, at: now });
   }
-  for (const refused of plan.refused) {
+  for (const [i, refused] of plan.refused.entries()) {
     await tx.recordWarning(instanceId, {
-      id: newId(),
+      id: `${r.recordId}-w${i}`,
       kind: 'unique_namespace_conflict',
       namespace: refused.namespace,
       values: refused.values,
@@ -63,7 +64,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
         const drop = identitiesToDrop(graph.map((g) => ({ ...g, priority: catalog.priorityOf(g.namespace) })), max);
         await tx.dropIdentities(instanceId, drop);
         await tx.recordWarning(instanceId, {
-          id: newId(),
+          id: `${r.recordId}-g`,
           kind: 'graph_limit',
           namespace: drop[0]!.namespace,
           values: drop.map((d) => `${d.namespace}:${d.value}`),

@@ -25,6 +25,7 @@ export class FsLake implements Lake {
   /** Unique per writer: segment names never collide, whoever writes. */
   private readonly writerTag = `${Date.now()}-${randomBytes(4).toString('hex')}`;
   private counter = 0;
+  private lastSeq = 0;
 
   constructor(private readonly root: string) {}
 
@@ -33,7 +34,10 @@ export class FsLake implements Lake {
     entries.forEach((entry, index) => {
       const dir = `${entry.instanceId}/${entry.datasetId}/date=${new Date(entry.receivedAt).toISOString().slice(0, 10)}`;
       const group = groups.get(dir) ?? { lines: [], indexes: [], bytes: [] };
-      const { recordJson, ...meta } = entry;
+      const { recordJson, ...rest } = entry;
+      // Increasing across segments and restarts (microseconds since the epoch, or one more).
+      this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000);
+      const meta = { ...rest, seq: this.lastSeq };
       const line = `${JSON.stringify(meta).slice(0, -1)},"record":${recordJson}}\n`;
       group.lines.push(line);
       group.indexes.push(index);

@@ -59,6 +59,7 @@ export class SqliteProfileReader implements ProfileReader {
       activity: p('SELECT * FROM activities WHERE instance_id = ? AND activity_id = ?'),
       begin: p('BEGIN'),
       commit: p('COMMIT'),
+      list: p('SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id > ? ORDER BY customer_id LIMIT ?').pluck(),
       count: p('SELECT count(*) FROM profiles WHERE instance_id = ?').pluck(),
       watermarks: p('SELECT segment, applied_offset FROM lake_watermarks'),
     };
@@ -229,6 +230,10 @@ export class SqliteProfileReader implements ProfileReader {
 
   async countProfiles(instanceId: string): Promise<number> {
     return this.s['count']!.get(instanceId) as number;
+  }
+
+  async listCustomerIds(instanceId: string, after: string, limit: number): Promise<string[]> {
+    return this.s['list']!.all(instanceId, after, limit) as string[];
   }
 
   async lakeWatermarks(): Promise<Map<string, number>> {

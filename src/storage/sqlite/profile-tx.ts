@@ -20,7 +20,7 @@ export class SqliteProfileTx implements ProfileTx {
       moveAliases: p('UPDATE customer_aliases INDEXED BY customer_aliases_survivor SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?'),
       addAlias: p('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?)'),
       deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
-      addMerge: p('INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      addMerge: p('INSERT OR IGNORE INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
       upsertFragment: p(
@@ -49,7 +49,7 @@ export class SqliteProfileTx implements ProfileTx {
       sweepActivities: p('DELETE FROM activities WHERE valid_until IS NOT NULL AND valid_until <= ?'),
       touch: p('UPDATE profiles SET updated_at = MAX(updated_at, ?) WHERE instance_id = ? AND customer_id = ?'),
       warning: p(
-        `INSERT INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
+        `INSERT OR IGNORE INTO identity_warnings (instance_id, id, kind, namespace, ident_values, customer_ids, dataset_id, record_key, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       failed: p('INSERT OR IGNORE INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -164,6 +164,15 @@ export class SqliteProfileTx implements ProfileTx {
 
   upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): void {
     for (const o of overrides) this.s['upsertOverride']!.run(instanceId, customerId, o.path, o.valueJson, o.setAt, o.validUntil, o.caller, o.requestId);
+  }
+
+  resetDerived(instanceId: string): void {
+    // Everything derived from the lake; failed records stay (records that failed validation never
+    // reached the lake, and the others are recreated under the same ids).
+    for (const table of ['profiles', 'customer_aliases', 'identities', 'fragments', 'activities', 'merges', 'identity_warnings', 'overrides']) {
+      this.db.prepare(`DELETE FROM ${table} WHERE instance_id = ?`).run(instanceId);
+    }
+    this.db.prepare(`DELETE FROM lake_watermarks WHERE segment LIKE ? ESCAPE '\\'`).run(`${instanceId.replaceAll('_', '\\_').replaceAll('%', '\\%')}/%`);
   }
 
   sweepExpired(now: number): { overrides: number; activities: number } {
