@@ -15,6 +15,7 @@ import { keyRoutes } from './routes/keys.js';
 import { keyringRoutes, profileRoutes } from './routes/profiles.js';
 import { realtimeRoutes } from './routes/realtime.js';
 import { entityRoutes } from './routes/entities.js';
+import { batchRoutes } from './routes/batches.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -81,5 +82,6 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   await app.register(realtimeRoutes, { t });
   await app.register(entityRoutes, { t });
   await app.register(keyringRoutes, { t });
+  await app.register(batchRoutes, { t });
   return app;
 }

@@ -15,6 +15,8 @@ import { InstanceService } from '../services/instances.js';
 import { CatalogAdmin } from '../services/catalog-admin.js';
 import { ProfileService } from '../services/profiles.js';
 import { RealtimeService } from '../services/realtime.js';
+import { BatchService } from '../services/batches.js';
+import { SqliteBatchStore } from '../storage/sqlite/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
@@ -48,6 +50,7 @@ export interface Tessera {
   /** Deletes expired overrides and activities now (the sweeper also runs every minute). */
   sweep(): Promise<{ overrides: number; activities: number }>;
   realtime: RealtimeService;
+  batches: BatchService;
   close(): Promise<void>;
 }
 
@@ -76,6 +79,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
+  const batches = new BatchService({ store: new SqliteBatchStore(main), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
   const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
@@ -99,8 +103,10 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       return replayLakeTail({ lake, reader, committer, catalog });
     },
     realtime: new RealtimeService({ catalog, reader, committer, clock }),
+    batches,
     async close() {
       clearInterval(sweeper);
+      await batches.idle();
       await committer.close();
       await worker.close();
       readerDb.close();

@@ -93,6 +93,24 @@ CREATE INDEX overrides_expiry ON overrides(valid_until);
 CREATE INDEX activities_expiry ON activities(valid_until) WHERE valid_until IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'batch ingestion',
+    sql: `
+CREATE TABLE batches (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, dataset_id TEXT NOT NULL, format TEXT NOT NULL,
+  status TEXT NOT NULL, error_threshold REAL NOT NULL, options TEXT NOT NULL, files TEXT NOT NULL,
+  rows_read INTEGER NOT NULL DEFAULT 0, rows_applied INTEGER NOT NULL DEFAULT 0, rows_failed INTEGER NOT NULL DEFAULT 0,
+  message TEXT, created_at INTEGER NOT NULL, completed_at INTEGER, started_at INTEGER, finished_at INTEGER,
+  PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX batches_dataset ON batches(instance_id, dataset_id, created_at);
+CREATE TABLE batch_errors (
+  instance_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, file TEXT NOT NULL, row INTEGER NOT NULL,
+  field TEXT, value TEXT, message TEXT NOT NULL, PRIMARY KEY (instance_id, batch_id, seq)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

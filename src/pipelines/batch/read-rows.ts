@@ -1,0 +1,109 @@
+import { parse } from 'csv-parse';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { JsonValue } from '../../domain/json-path.js';
+import type { BatchFormat, CsvOptions } from '../../ports/batch-store.js';
+
+/** A problem with a whole file (its header, its compression, its syntax): the batch fails with it. */
+export class FileError extends Error {}
+
+export type Row = { kind: 'cells'; cells: Record<string, string>; row: number } | { kind: 'json'; value: JsonValue; row: number } | { kind: 'bad'; row: number; message: string };
+
+const MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024;
+
+/** The file as a byte stream, gunzipped when it starts with the gzip magic bytes. */
+async function bytes(path: string): Promise<Readable> {
+  const fh = await open(path, 'r');
+  const head = Buffer.alloc(2);
+  await fh.read(head, 0, 2, 0);
+  await fh.close();
+  const raw = createReadStream(path);
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return raw;
+  const gunzip = createGunzip();
+  raw.on('error', (e) => gunzip.destroy(e));
+  return raw.pipe(gunzip);
+}
+
+/** Checks a CSV header: named, unique columns, and every mapped column present. */
+export function checkHeader(columns: string[], mapping: Readonly<Record<string, string>>): void {
+  if (columns.length === 0 || columns.every((c) => c === '')) throw new FileError('the file has no header row');
+  const empty = columns.findIndex((c) => c === '');
+  if (empty >= 0) throw new FileError(`header column ${empty + 1} has no name`);
+  const dup = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (dup !== undefined) throw new FileError(`header column "${dup}" appears twice`);
+  const missing = Object.keys(mapping).filter((c) => !columns.includes(c));
+  if (missing.length > 0) throw new FileError(`the mapping names columns the header does not have: ${missing.join(', ')}`);
+}
+
+/**
+ * Streams a file's rows, numbered from 1 (the first data row; a CSV header is not counted), in
+ * constant memory. CSV: header row, configurable delimiter and quote, UTF-8 BOM, CRLF, optional
+ * trimming. NDJSON: one JSON value a line. JSON: one array (up to 64 MB).
+ */
+export async function* readRows(path: string, format: BatchFormat, csv: CsvOptions, mapping: Readonly<Record<string, string>>): AsyncGenerator<Row> {
+  const input = await bytes(path);
+  try {
+    if (format === 'csv') {
+      let header: string[] | undefined;
+      const parser = input.pipe(
+        parse({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }),
+      );
+      input.on('error', (e) => parser.destroy(e));
+      let n = 0;
+      for await (const record of parser as AsyncIterable<string[]>) {
+        if (!header) {
+          header = record.map((c) => c.trim());
+          checkHeader(header, mapping);
+          continue;
+        }
+        n++;
+        if (record.length !== header.length) {
+          yield { kind: 'bad', row: n, message: `the row has ${record.length} values; the header has ${header.length} columns` };
+          continue;
+        }
+        const cells: Record<string, string> = {};
+        header.forEach((c, i) => (cells[c] = record[i]!));
+        yield { kind: 'cells', cells, row: n };
+      }
+      if (!header) throw new FileError('the file is empty');
+      return;
+    }
+    if (format === 'ndjson') {
+      let n = 0;
+      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+        if (line.trim() === '') continue;
+        n++;
+        try {
+          yield { kind: 'json', value: JSON.parse(line) as JsonValue, row: n };
+        } catch (e) {
+          yield { kind: 'bad', row: n, message: `not valid JSON: ${(e as Error).message}` };
+        }
+      }
+      if (n === 0) throw new FileError('the file is empty');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_JSON_ARRAY_BYTES) throw new FileError('a JSON array file is limited to 64 MB; send larger files as NDJSON');
+      chunks.push(chunk);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, ''));
+    } catch (e) {
+      throw new FileError(`the file is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(value)) throw new FileError('a JSON file holds one array of records');
+    if (value.length === 0) throw new FileError('the file is empty');
+    let n = 0;
+    for (const v of value as JsonValue[]) yield { kind: 'json', value: v, row: ++n };
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(`the file could not be read: ${(e as Error).message}`);
+  }
+}

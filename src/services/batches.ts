@@ -1,0 +1,217 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Clock } from '../domain/clock.js';
+import { invalid, notFound } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import { coerceRow } from '../domain/schema/coerce.js';
+import type { Batch, BatchFormat, BatchStore, CsvOptions, RowError } from '../ports/batch-store.js';
+import type { Committer } from '../pipelines/apply/committer.js';
+import { FileError, readRows, type Row } from '../pipelines/batch/read-rows.js';
+import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
+import { prepareRecord } from '../pipelines/ingest/prepare-record.js';
+import type { PreparedRecord } from '../pipelines/records.js';
+
+const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const APPLY_CHUNK = 1000;
+const MAX_STORED_ERRORS = 10_000;
+
+export interface CreateBatchInput {
+  datasetId: string;
+  format: BatchFormat;
+  errorThreshold?: number;
+  mapping?: Record<string, string>;
+  csv?: Partial<CsvOptions>;
+  caller?: string | null;
+}
+
+/**
+ * Batch ingestion (Adobe-style): create a batch for a dataset, upload files as streams, complete
+ * it; it is then validated (pass 1, every row error kept) and, if its failed rows stay within the
+ * threshold, applied through the same pipeline as streaming (pass 2), in bulk. Files are streamed
+ * from disk in both passes, so memory does not grow with their size.
+ */
+export class BatchService {
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string }) {}
+
+  private async catalogOf(instanceId: string): Promise<InstanceCatalog> {
+    const c = await this.deps.catalog.get(instanceId);
+    if (!c) throw notFound('instance_not_found', `instance ${instanceId} does not exist`);
+    return c;
+  }
+
+  async create(instanceId: string, input: CreateBatchInput): Promise<Batch> {
+    const catalog = await this.catalogOf(instanceId);
+    const dataset = catalog.dataset(input.datasetId);
+    if (!dataset) throw invalid('dataset_not_found', `datasetId ${input.datasetId} does not name a dataset of this instance`);
+    const csv: CsvOptions = { delimiter: input.csv?.delimiter ?? ',', quote: input.csv?.quote ?? '"', trim: input.csv?.trim ?? true };
+    const batch: Batch = {
+      instanceId,
+      id: newId(),
+      datasetId: dataset.id,
+      format: input.format,
+      status: 'loading',
+      errorThreshold: input.errorThreshold ?? 5,
+      options: { mapping: input.mapping ?? {}, csv, caller: input.caller ?? null },
+      files: [],
+      rowsRead: 0,
+      rowsApplied: 0,
+      rowsFailed: 0,
+      message: null,
+      createdAt: this.deps.clock.now(),
+      completedAt: null,
+      startedAt: null,
+      finishedAt: null,
+    };
+    await this.deps.store.create(batch);
+    return batch;
+  }
+
+  async get(instanceId: string, id: string): Promise<Batch> {
+    const b = await this.deps.store.get(instanceId, id);
+    if (!b) throw notFound('batch_not_found', `batch ${id} does not exist`);
+    return b;
+  }
+
+  list(instanceId: string, datasetId: string | undefined, limit: number): Promise<Batch[]> {
+    return this.deps.store.list(instanceId, datasetId, limit);
+  }
+
+  errors(instanceId: string, id: string, limit: number, offset: number): Promise<RowError[]> {
+    return this.deps.store.errors(instanceId, id, limit, offset);
+  }
+
+  private fileDir(b: Batch): string {
+    return join(this.deps.dir, b.instanceId, b.id);
+  }
+
+  /** Stores an uploaded file as it streams in. */
+  async upload(instanceId: string, id: string, fileName: string, body: Readable): Promise<Batch> {
+    const b = await this.get(instanceId, id);
+    if (b.status !== 'loading') throw invalid('batch_not_loading', `batch ${id} is ${b.status}; files can be added only while it is loading`);
+    if (!FILE_NAME.test(fileName)) throw invalid('invalid_file_name', 'a file name has 1-200 letters, digits, dots, dashes and underscores');
+    await mkdir(this.fileDir(b), { recursive: true });
+    const path = join(this.fileDir(b), fileName);
+    await pipeline(body, createWriteStream(path));
+    const bytes = (await stat(path)).size;
+    const files = [...b.files.filter((f) => f.name !== fileName), { name: fileName, bytes }];
+    const next = { ...b, files };
+    await this.deps.store.update(next);
+    return next;
+  }
+
+  /** Ends the upload; processing starts in the background (poll the batch for its status). */
+  async complete(instanceId: string, id: string): Promise<Batch> {
+    const b = await this.get(instanceId, id);
+    if (b.status !== 'loading') throw invalid('batch_not_loading', `batch ${id} is already ${b.status}`);
+    if (b.files.length === 0) throw invalid('batch_empty', 'upload at least one file before completing the batch');
+    const next: Batch = { ...b, status: 'processing', completedAt: this.deps.clock.now() };
+    await this.deps.store.update(next);
+    const run = this.process(next)
+      .catch(async (err: unknown) => {
+        await this.deps.store.update({ ...next, status: 'failed', message: `processing failed: ${err instanceof Error ? err.message : String(err)}`, finishedAt: this.deps.clock.now() });
+      })
+      .finally(() => this.running.delete(`${instanceId}/${id}`));
+    this.running.set(`${instanceId}/${id}`, run);
+    return next;
+  }
+
+  /** Resolves when the batches being processed are done (tests, shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.running.values()]);
+  }
+
+  private async *prepared(b: Batch, catalog: InstanceCatalog): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
+    const dataset = catalog.datasetsById.get(b.datasetId)!;
+    const schema = catalog.schemaOf(dataset).jsonSchema;
+    for (const file of b.files) {
+      for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping)) {
+        yield { file: file.name, row: row.row, ...this.prepareRow(b, catalog, file.name, row, schema) };
+      }
+    }
+  }
+
+  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, schema: Parameters<typeof coerceRow>[0]): { record?: PreparedRecord; errors?: RowError[] } {
+    if (row.kind === 'bad') return { errors: [{ file, row: row.row, field: null, value: null, message: row.message }] };
+    let raw = row.kind === 'json' ? row.value : undefined;
+    if (row.kind === 'cells') {
+      const { record, errors } = coerceRow(schema, row.cells, b.options.mapping);
+      if (errors.length > 0) return { errors: errors.map((e) => ({ file, row: row.row, field: e.field, value: e.value, message: e.message })) };
+      raw = record;
+    }
+    const prepared = prepareRecord({
+      catalog,
+      dataset: catalog.datasetsById.get(b.datasetId)!,
+      raw: raw!,
+      recordId: newId(),
+      receipt: { requestId: b.id, receivedAt: this.deps.clock.now(), path: 'batch', caller: b.options.caller },
+    });
+    if (prepared.ok) return { record: prepared.record };
+    const details = prepared.violations.length > 0 ? prepared.violations : [{ path: '/', keyword: prepared.code, message: prepared.message }];
+    return { errors: details.map((v) => ({ file, row: row.row, field: v.path === '/' ? null : v.path.slice(1).replaceAll('/', '.'), value: null, message: `${v.path}: ${v.message}` })) };
+  }
+
+  private async process(start: Batch): Promise<void> {
+    const catalog = await this.catalogOf(start.instanceId);
+    let b: Batch = { ...start, startedAt: this.deps.clock.now() };
+    await this.deps.store.update(b);
+    // Pass 1: validate every row and keep the errors.
+    let rows = 0;
+    let failed = 0;
+    let seq = 0;
+    try {
+      for await (const r of this.prepared(b, catalog)) {
+        rows++;
+        if (!r.errors) continue;
+        failed++;
+        if (seq < MAX_STORED_ERRORS) {
+          await this.deps.store.addErrors(b.instanceId, b.id, seq, r.errors);
+          seq += r.errors.length;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof FileError)) throw err;
+      await this.deps.store.update({ ...b, status: 'failed', rowsRead: rows, rowsFailed: failed, message: err.message, finishedAt: this.deps.clock.now() });
+      return;
+    }
+    b = { ...b, rowsRead: rows, rowsFailed: failed };
+    const percent = rows === 0 ? 0 : (failed / rows) * 100;
+    if (percent > b.errorThreshold) {
+      await this.deps.store.update({
+        ...b,
+        status: 'failed',
+        message: `${failed} of ${rows} rows failed (${percent.toFixed(1)}%), over the error threshold of ${b.errorThreshold}%; nothing was applied`,
+        finishedAt: this.deps.clock.now(),
+      });
+      return;
+    }
+    await this.deps.store.update(b);
+    // Pass 2: apply the good rows, in bulk, through the same pipeline as streaming.
+    let applied = 0;
+    let chunk: PreparedRecord[] = [];
+    const flush = async (): Promise<void> => {
+      await this.deps.committer.submit({ instanceId: b.instanceId, records: chunk, failed: [] });
+      applied += chunk.length;
+      chunk = [];
+      await this.deps.store.update({ ...b, rowsApplied: applied });
+    };
+    for await (const r of this.prepared(b, catalog)) {
+      if (!r.record) continue;
+      chunk.push(r.record);
+      if (chunk.length >= APPLY_CHUNK) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    await this.deps.store.update({
+      ...b,
+      rowsApplied: applied,
+      status: failed === 0 ? 'success' : 'partial',
+      message: failed === 0 ? null : `${failed} of ${rows} rows failed (${percent.toFixed(1)}%); the others were applied`,
+      finishedAt: this.deps.clock.now(),
+    });
+    await rm(this.fileDir(b), { recursive: true, force: true });
+  }
+}

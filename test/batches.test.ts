@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { usePeopleServer } from './helpers/fixtures.js';
+import type { Doc } from './helpers/server.js';
+
+const DATA = join(__dirname, '..', '..', 'shared', 'data');
+const ctx = usePeopleServer();
+let febrl = '';
+let fake = '';
+
+const FEBRL_SCHEMA = {
+  type: 'object',
+  properties: {
+    ...Object.fromEntries(['rec_id', 'given_name', 'surname', 'street_number', 'address_1', 'address_2', 'suburb', 'postcode', 'state', 'soc_sec_id'].map((c) => [c, { type: 'string' }])),
+    date_of_birth: { type: 'string', format: 'date' },
+  },
+};
+
+beforeAll(async () => {
+  const api = ctx.ts.api;
+  await api('POST', '/api/instances/default/manage/namespaces', { body: { code: 'febrlId', unique: true, priority: 1 } });
+  await api('POST', '/api/instances/default/manage/namespaces', { body: { code: 'fakeId', priority: 1 } });
+  const s1 = await api('POST', '/api/instances/default/manage/schemas', { body: { name: 'Febrl', class: 'profile', jsonSchema: FEBRL_SCHEMA, identities: [{ path: 'rec_id', namespace: 'febrlId', primary: true }] } });
+  febrl = String((await api('POST', '/api/instances/default/manage/datasets', { body: { name: 'febrl', schemaId: String(s1.body.id) } })).body.id);
+  const s2 = await api('POST', '/api/instances/default/manage/schemas', {
+    body: {
+      name: 'Fake1000',
+      class: 'profile',
+      jsonSchema: { type: 'object', properties: { unique_id: { type: 'string' }, first_name: { type: 'string' }, surname: { type: 'string' }, dob: { type: 'string', format: 'date' }, city: { type: 'string' }, email: { type: 'string' }, cluster: { type: 'integer' } } },
+      identities: [{ path: 'unique_id', namespace: 'fakeId', primary: true }],
+    },
+  });
+  fake = String((await api('POST', '/api/instances/default/manage/datasets', { body: { name: 'fake1000', schemaId: String(s2.body.id) } })).body.id);
+});
+
+/** Creates a batch, uploads the files, completes it and waits for its end state. */
+async function runBatch(options: Record<string, unknown>, files: Array<[string, Buffer | string]>): Promise<Doc> {
+  const api = ctx.ts.api;
+  const created = await api('POST', '/api/instances/default/batches', { body: options });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = String(created.body.id);
+  expect(created.body.status).toBe('loading');
+  for (const [name, content] of files) {
+    const up = await api('PUT', `/api/instances/default/batches/${id}/files/${name}`, { raw: content, headers: { 'content-type': 'application/octet-stream' } });
+    expect(up.status, JSON.stringify(up.body)).toBe(200);
+  }
+  expect((await api('POST', `/api/instances/default/batches/${id}/complete`)).status).toBe(202);
+  for (;;) {
+    const b = await api('GET', `/api/instances/default/batches/${id}`);
+    if (String(b.body.status) !== 'processing' && String(b.body.status) !== 'loading') return b.body;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const csv = (name: string): string => readFileSync(join(DATA, name), 'utf8');
+const dataRows = (text: string): number => text.split('\n').filter((l) => l.trim() !== '').length - 1;
+
+describe('batch ingestion', () => {
+  it('imports febrl dataset1 and dataset2; their few invalid dates are row errors', async () => {
+    const one = await runBatch({ datasetId: febrl, format: 'csv' }, [['data.csv', csv('febrl/dataset1.csv')]]);
+    expect(one.status).toBe('partial');
+    expect(one.counts).toEqual({ rowsRead: 1000, rowsApplied: 997, rowsFailed: 3 });
+    const errors = await ctx.ts.api('GET', `/api/instances/default/batches/${String(one.id)}/errors`);
+    expect((errors.body.errors as unknown as Array<{ row: number; value: string }>).map((e) => [e.row, e.value])).toEqual([
+      [145, '19371233'],
+      [148, '19729518'],
+      [587, '19339026'],
+    ]);
+    const two = await runBatch({ datasetId: febrl, format: 'csv' }, [['data.csv', csv('febrl/dataset2.csv')]]);
+    expect(two.counts!['rowsRead']).toBe(dataRows(csv('febrl/dataset2.csv')));
+    expect(Number(two.counts!['rowsApplied']) + Number(two.counts!['rowsFailed'])).toBe(5000);
+    // The same rec_id in both files is the same key of this dataset: the later file's row replaced it.
+    const line = csv('febrl/dataset2.csv').split('\n').find((l) => l.startsWith('rec-1070-org,'))!.split(',').map((c) => c.trim());
+    const p = await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:rec-1070-org');
+    expect(p.status).toBe(200);
+    expect(p.body.attributes['given_name']).toBe(line[1]);
+    expect(p.body.attributes['postcode']).toBe(line[7]);
+  });
+
+  it('reports the invalid dates of febrl dataset3 as row errors and ends partial', async () => {
+    const text = csv('febrl/dataset3.csv');
+    const b = await runBatch({ datasetId: 'febrl', format: 'csv' }, [['dataset3.csv', text]]);
+    expect(b.status).toBe('partial');
+    expect(b.counts).toEqual({ rowsRead: 5000, rowsApplied: 4965, rowsFailed: 35 });
+    const errors = await ctx.ts.api('GET', `/api/instances/default/batches/${String(b.id)}/errors?limit=100`);
+    const list = errors.body.errors as unknown as Array<{ row: number; field: string; value: string; message: string }>;
+    expect(list).toHaveLength(35);
+    // Row numbers point at the data rows (1 = the first row after the header).
+    const lines = text.split('\n');
+    for (const e of list) {
+      expect(e.field).toBe('date_of_birth');
+      expect(lines[e.row]).toContain(e.value);
+      expect(e.message).toContain('not a valid date');
+    }
+    const listed = await ctx.ts.api('GET', `/api/instances/default/batches?datasetId=febrl`);
+    expect((listed.body.batches as unknown as unknown[]).length).toBe(3);
+  });
+
+  it('imports splink fake_1000 (with "0" taken off the blocked identity values: it is a real id there)', async () => {
+    const settings = await ctx.ts.api('GET', '/api/instances/default/manage/settings');
+    const blocked = (settings.body.blockedValues as unknown as string[]).filter((v) => v !== '0');
+    await ctx.ts.api('PATCH', '/api/instances/default/manage/settings', { body: { blockedValues: blocked } });
+    const b = await runBatch({ datasetId: fake, format: 'csv' }, [['fake_1000.csv', csv('splink-fake-1000/fake_1000.csv')]]);
+    expect(b.status, JSON.stringify(b)).toBe('success');
+    expect(b.counts).toEqual({ rowsRead: 1000, rowsApplied: 1000, rowsFailed: 0 });
+    const p = await ctx.ts.api('GET', '/api/instances/default/profiles?identity=fakeId:0');
+    expect(p.body.attributes).toMatchObject({ first_name: 'Robert', dob: '1971-06-24', cluster: 0 });
+  });
+
+  it('takes gzip\'d CSV, NDJSON and JSON arrays, with a column mapping', async () => {
+    const gz = await runBatch({ datasetId: febrl, format: 'csv', mapping: { id: 'rec_id', first: 'given_name' } }, [['people.csv.gz', gzipSync('id;first\r\nz-1;zoe\r\nz-2;zak\r\n')]]);
+    expect(gz.status, JSON.stringify(gz)).toBe('failed'); // the delimiter is wrong: one column
+    const ok = await runBatch({ datasetId: febrl, format: 'csv', mapping: { id: 'rec_id', first: 'given_name' }, csv: { delimiter: ';' } }, [['people.csv.gz', gzipSync('\uFEFFid;first\r\nz-1;zoe\r\nz-2;zak\r\n')]]);
+    expect(ok.status, JSON.stringify(ok)).toBe('success');
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:z-2')).body.attributes).toEqual({ rec_id: 'z-2', given_name: 'zak' });
+    const nd = await runBatch({ datasetId: febrl, format: 'ndjson' }, [['a.ndjson', '{"rec_id":"n-1","surname":"nd"}\n{"rec_id":"n-2"}\n']]);
+    expect(nd.counts).toEqual({ rowsRead: 2, rowsApplied: 2, rowsFailed: 0 });
+    const js = await runBatch({ datasetId: febrl, format: 'json' }, [['a.json', '[{"rec_id":"j-1"},{"rec_id":"j-2"},{"rec_id":"j-3"}]']]);
+    expect(js.counts).toEqual({ rowsRead: 3, rowsApplied: 3, rowsFailed: 0 });
+  });
+
+  it('ends bad files with a clear status and message', async () => {
+    const header = await runBatch({ datasetId: febrl, format: 'csv' }, [['bad.csv', 'rec_id,rec_id\na,b\n']]);
+    expect(header.status).toBe('failed');
+    expect(header.message).toContain('appears twice');
+    const empty = await runBatch({ datasetId: febrl, format: 'csv' }, [['empty.csv', '']]);
+    expect(empty.status).toBe('failed');
+    expect(empty.message).toContain('empty');
+    const truncated = await runBatch({ datasetId: febrl, format: 'csv' }, [['t.csv.gz', gzipSync('rec_id\nx-1\nx-2\n').subarray(0, 12)]]);
+    expect(truncated.status).toBe('failed');
+    expect(truncated.message).toContain('could not be read');
+    const badJson = await runBatch({ datasetId: febrl, format: 'json' }, [['b.json', '[{"rec_id":']]);
+    expect(badJson.status).toBe('failed');
+    expect(badJson.message).toContain('not valid JSON');
+  });
+
+  it('fails a batch above its error threshold as a whole and applies nothing', async () => {
+    const rows = ['rec_id,date_of_birth', 'th-1,19990101', 'th-2,19991301', 'th-3,notadate', 'th-4,20000229'].join('\n');
+    const b = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 10 }, [['th.csv', rows]]);
+    expect(b.status).toBe('failed');
+    expect(b.counts).toEqual({ rowsRead: 4, rowsApplied: 0, rowsFailed: 2 });
+    expect(b.message).toContain('over the error threshold of 10%');
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:th-1')).status).toBe(404);
+    const lenient = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 50 }, [['th.csv', rows]]);
+    expect(lenient.status).toBe('partial');
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:th-4')).body.attributes['date_of_birth']).toBe('2000-02-29');
+  });
+
+  it('refuses what does not fit the batch\'s state', async () => {
+    const created = await ctx.ts.api('POST', '/api/instances/default/batches', { body: { datasetId: febrl, format: 'csv' } });
+    const id = String(created.body.id);
+    expect((await ctx.ts.api('POST', `/api/instances/default/batches/${id}/complete`)).body.code).toBe('batch_empty');
+    expect((await ctx.ts.api('PUT', `/api/instances/default/batches/${id}/files/..%2Fescape`, { raw: 'x', headers: { 'content-type': 'text/csv' } })).body.code).toBe('invalid_file_name');
+    expect((await ctx.ts.api('POST', '/api/instances/default/batches', { body: { datasetId: 'nope', format: 'csv' } })).body.code).toBe('dataset_not_found');
+    expect((await ctx.ts.api('GET', '/api/instances/default/batches/nope')).status).toBe(404);
+  });
+});
