@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeApi } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
@@ -96,5 +97,32 @@ describe('tessera CLI', () => {
       for (const i of [0, 249]) expect((await api2('GET', `/api/instances/default/profiles?identity=crmId:T-${b}-${i}`)).status).toBe(200);
     }
     expect(statuses.every((st) => st === 207 || st === 503 || st === 0)).toBe(true);
+  });
+});
+
+describe('tessera import', () => {
+  it('imports a file into a dataset through a running server and sums up the row errors', async () => {
+    const dataDir = tempDir();
+    const s = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'imp-admin-key-0123456789' }));
+    const api = makeApi(s.url, 'imp-admin-key-0123456789');
+    await api('POST', '/api/instances/default/manage/namespaces', { body: { code: 'febrlId' } });
+    const schema = await api('POST', '/api/instances/default/manage/schemas', {
+      body: { name: 'Febrl', class: 'profile', jsonSchema: { type: 'object', properties: { date_of_birth: { type: 'string', format: 'date' }, postcode: { type: 'string' } } }, identities: [{ path: 'rec_id', namespace: 'febrlId', primary: true }] },
+    });
+    await api('POST', '/api/instances/default/manage/datasets', { body: { name: 'people', schemaId: String(schema.body.id) } });
+    const file = join(__dirname, '..', '..', 'shared', 'data', 'febrl', 'dataset3.csv');
+    const r = runCli(['import', file, '--dataset', 'people', '--server', s.url, '--key', 'imp-admin-key-0123456789', '--map', 'soc_sec_id=ssn']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/batch \S+: partial — 5000 rows read, 4965 applied, 35 failed in [\d.]+ s \(\d+ rows\/s\)/);
+    expect(r.stdout).toContain('first row errors:');
+    expect(r.stdout).toMatch(/row \d+: date_of_birth: not a valid date/);
+    const p = await api('GET', '/api/instances/default/profiles?identity=febrlId:rec-1496-org');
+    expect(p.body.attributes['ssn']).toBe('1804974');
+    const bad = runCli(['import', file, '--dataset', 'people', '--server', s.url, '--key', 'imp-admin-key-0123456789', '--error-threshold', '0.1']);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('over the error threshold');
+    const noKey = runCli(['import', file, '--dataset', 'people', '--server', s.url], { TESSERA_KEY: '' });
+    expect(noKey.status).toBe(1);
+    expect(noKey.stderr).toContain('API key');
   });
 });

@@ -4,6 +4,7 @@ import { registerServe } from './commands/serve.js';
 import { registerInstances } from './commands/instances.js';
 import { registerKeys } from './commands/keys.js';
 import { registerRebuild } from './commands/rebuild.js';
+import { registerImport } from './commands/import.js';
 
 const program = new Command();
 program.name('tessera').description('Tessera: a self-hostable real-time customer data platform').version('0.1.0');
@@ -11,6 +12,7 @@ registerServe(program);
 registerInstances(program);
 registerKeys(program);
 registerRebuild(program);
+registerImport(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tessera: ${err instanceof Error ? err.message : String(err)}\n`);
