@@ -15,7 +15,8 @@ import { prepareRecord } from '../pipelines/ingest/prepare-record.js';
 import type { PreparedRecord } from '../pipelines/records.js';
 
 const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
-const APPLY_CHUNK = 1000;
+const APPLY_CHUNK = 2000;
+const APPLY_IN_FLIGHT = 3;
 const MAX_STORED_ERRORS = 10_000;
 
 export interface CreateBatchInput {
@@ -191,13 +192,21 @@ export class BatchService {
     }
     await this.deps.store.update(b);
     // Pass 2: apply the good rows, in bulk, through the same pipeline as streaming.
+    // Chunks are submitted in order with a few in flight, so that preparing the next chunk overlaps
+    // the commit of the previous ones (the committer keeps their order).
     let applied = 0;
     let chunk: PreparedRecord[] = [];
+    const inFlight: Array<Promise<void>> = [];
     const flush = async (): Promise<void> => {
-      await this.deps.committer.submit({ instanceId: b.instanceId, records: chunk, failed: [] });
-      applied += chunk.length;
+      const records = chunk;
       chunk = [];
-      await this.deps.store.update({ ...b, rowsApplied: applied });
+      inFlight.push(
+        this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [] }).then(async () => {
+          applied += records.length;
+          await this.deps.store.update({ ...b, rowsApplied: applied });
+        }),
+      );
+      if (inFlight.length >= APPLY_IN_FLIGHT) await inFlight.shift();
     };
     for await (const r of this.prepared(b, catalog)) {
       if (!r.record) continue;
@@ -205,6 +214,7 @@ export class BatchService {
       if (chunk.length >= APPLY_CHUNK) await flush();
     }
     if (chunk.length > 0) await flush();
+    await Promise.all(inFlight);
     await this.deps.store.update({
       ...b,
       rowsApplied: applied,
