@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { newId } from '../domain/ids.js';
 import type { Tessera } from '../runtime/tessera.js';
 import { createAuthHook } from './auth.js';
+import { createRateLimitHook } from './rate-limit.js';
 import { handleError } from './errors.js';
 import { registerJsonParser } from './json-body.js';
 import { registerMetrics } from './metrics.js';
@@ -72,6 +73,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     return payload;
   });
   app.addHook('preHandler', createAuthHook(t.keys));
+  app.addHook('preHandler', createRateLimitHook(t));
 
   await app.register(healthRoutes, { t });
   await app.register(keyRoutes, { t });

@@ -3,6 +3,7 @@ import { conflict, invalid, notFound } from '../domain/errors.js';
 import { BUILTIN_NAMESPACES } from '../domain/identity/namespaces.js';
 import { DEFAULT_BLOCKED_VALUES } from '../domain/identity/normalize.js';
 import type { InstanceSettings } from '../domain/schema/model.js';
+import { DEFAULT_RATE_LIMITS } from '../domain/limits/token-bucket.js';
 import type { ControlStore, Instance } from '../ports/control-store.js';
 import type { IssuedKey, KeyService } from './keys.js';
 
@@ -12,6 +13,7 @@ export const DEFAULT_SETTINGS: InstanceSettings = {
   blockedValues: [...DEFAULT_BLOCKED_VALUES],
   maxIdentitiesPerGraph: 50,
   realtimeSegmentEvaluation: false,
+  rateLimits: { ...DEFAULT_RATE_LIMITS },
 };
 
 const INSTANCE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;

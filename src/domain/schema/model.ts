@@ -1,3 +1,4 @@
+import type { RateLimits } from '../limits/token-bucket.js';
 import type { JsonObject } from '../json-path.js';
 
 export type SchemaClass = 'profile' | 'activity';
@@ -46,4 +47,6 @@ export interface InstanceSettings {
   maxIdentitiesPerGraph: number;
   /** Off by default, as in Dynamics: real-time changes do not move segments. */
   realtimeSegmentEvaluation: boolean;
+  /** Ingestion limits per instance (absent in settings stored before they existed: the defaults). */
+  rateLimits?: RateLimits;
 }

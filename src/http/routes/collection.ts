@@ -15,7 +15,7 @@ const IngestQuery = Type.Object({
 
 /** Streaming ingestion (Adobe-style): one message, or a batch answered per message with 207. */
 export const collectionRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
-  const config = { role: 'contributor' as const };
+  const config = { role: 'contributor' as const, ingest: true };
 
   app.post(
     '/api/instances/:instanceId/collection/batch',

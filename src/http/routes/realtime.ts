@@ -39,7 +39,7 @@ const options = (q: { validUntil?: string; caller?: string }, requestId: string)
 /** The real-time API (Dynamics-style): profile field updates and activities that expire. */
 export const realtimeRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
   const base = '/api/instances/:instanceId/data';
-  const config = { role: 'contributor' as const };
+  const config = { role: 'contributor' as const, ingest: true };
 
   app.patch(
     `${base}/Customer/:customerId`,

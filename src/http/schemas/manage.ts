@@ -56,6 +56,16 @@ export const SettingsPatch = Type.Object(
     blockedValues: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1000 })),
     maxIdentitiesPerGraph: Type.Optional(Type.Integer({ minimum: 2, maximum: 10_000 })),
     realtimeSegmentEvaluation: Type.Optional(Type.Boolean()),
+    rateLimits: Type.Optional(
+      Type.Object(
+        {
+          requestsPerSecond: Type.Number({ minimum: 0.001 }),
+          messagesPerSecond: Type.Number({ minimum: 0.001 }),
+          syncValidationPerMinute: Type.Number({ minimum: 0.001 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
