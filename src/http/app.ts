@@ -7,6 +7,7 @@ import { createRateLimitHook } from './rate-limit.js';
 import { handleError } from './errors.js';
 import { registerJsonParser } from './json-body.js';
 import { registerMetrics } from './metrics.js';
+import { registerUsage } from './usage.js';
 import { registerOpenApi } from './openapi.js';
 import { accessRoutes } from './routes/access.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -58,6 +59,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   app.decorate('registeredRoutes', routes);
   await registerOpenApi(app);
   registerMetrics(app, t);
+  registerUsage(app, t);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });

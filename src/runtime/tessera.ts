@@ -16,12 +16,15 @@ import { CatalogAdmin } from '../services/catalog-admin.js';
 import { ProfileService } from '../services/profiles.js';
 import { RealtimeService } from '../services/realtime.js';
 import { BatchService } from '../services/batches.js';
+import { UsageService } from '../services/usage.js';
+import { SqliteUsageStore } from '../storage/sqlite/usage-store.js';
 import { SqliteBatchStore } from '../storage/sqlite/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
+const USAGE_FLUSH_MS = 10_000;
 
 export interface TesseraOptions {
   dataDir: string;
@@ -51,6 +54,7 @@ export interface Tessera {
   sweep(): Promise<{ overrides: number; activities: number }>;
   realtime: RealtimeService;
   batches: BatchService;
+  usage: UsageService;
   close(): Promise<void>;
 }
 
@@ -80,6 +84,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqliteBatchStore(main), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
+  const usage = new UsageService({ store: new SqliteUsageStore(main), clock });
+  const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
+  usageFlusher.unref();
   const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
@@ -104,8 +111,11 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     },
     realtime: new RealtimeService({ catalog, reader, committer, clock }),
     batches,
+    usage,
     async close() {
       clearInterval(sweeper);
+      clearInterval(usageFlusher);
+      await usage.flush();
       await batches.idle();
       await committer.close();
       await worker.close();

@@ -114,7 +114,11 @@ export class Catalog {
     if (!entry) {
       entry = this.load(instanceId);
       this.cache.set(instanceId, entry);
-      entry.catch(() => this.cache.delete(instanceId));
+      // Unknown instances are not remembered (any name can be asked for).
+      entry.then(
+        (c) => c === undefined && this.cache.delete(instanceId),
+        () => this.cache.delete(instanceId),
+      );
     }
     return entry;
   }

@@ -105,6 +105,12 @@ CREATE TABLE batches (
   PRIMARY KEY (instance_id, id)
 );
 CREATE INDEX batches_dataset ON batches(instance_id, dataset_id, created_at);
+CREATE TABLE usage (
+  instance_id TEXT NOT NULL, bucket_start INTEGER NOT NULL, operation TEXT NOT NULL, caller TEXT NOT NULL,
+  status INTEGER NOT NULL, code TEXT NOT NULL, count INTEGER NOT NULL, records INTEGER NOT NULL,
+  bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL, latency_ms_sum REAL NOT NULL, histogram TEXT NOT NULL,
+  PRIMARY KEY (instance_id, bucket_start, operation, caller, status, code)
+) WITHOUT ROWID;
 CREATE TABLE batch_errors (
   instance_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, file TEXT NOT NULL, row INTEGER NOT NULL,
   field TEXT, value TEXT, message TEXT NOT NULL, PRIMARY KEY (instance_id, batch_id, seq)

@@ -1,0 +1,22 @@
+/** One aggregate of API usage: a minute, an instance, an operation, a caller, a status and code. */
+export interface UsageRow {
+  instanceId: string;
+  bucketStart: number;
+  operation: string;
+  caller: string;
+  status: number;
+  code: string;
+  count: number;
+  records: number;
+  bytesIn: number;
+  bytesOut: number;
+  latencyMsSum: number;
+  histogram: number[];
+}
+
+export interface UsageStore {
+  /** Adds the rows to what is stored (counts add up, histograms merge). */
+  add(rows: readonly UsageRow[]): Promise<void>;
+  range(instanceId: string, from: number, to: number): Promise<UsageRow[]>;
+  deleteBefore(time: number): Promise<void>;
+}
