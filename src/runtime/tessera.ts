@@ -17,6 +17,8 @@ import { ProfileService } from '../services/profiles.js';
 import { RealtimeService } from '../services/realtime.js';
 import { BatchService } from '../services/batches.js';
 import { UsageService } from '../services/usage.js';
+import { TrackingService } from '../services/tracking.js';
+import { SqliteWriteKeyStore } from '../storage/sqlite/write-key-store.js';
 import { SqliteUsageStore } from '../storage/sqlite/usage-store.js';
 import { SqliteBatchStore } from '../storage/sqlite/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
@@ -55,6 +57,7 @@ export interface Tessera {
   realtime: RealtimeService;
   batches: BatchService;
   usage: UsageService;
+  tracking: TrackingService;
   close(): Promise<void>;
 }
 
@@ -84,6 +87,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqliteBatchStore(main), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
+  const ingest = new IngestService(committer, clock);
+  const admin = new CatalogAdmin(control, catalog, clock);
+  const tracking = new TrackingService({ store: new SqliteWriteKeyStore(main), admin, catalog, ingest, clock });
   const usage = new UsageService({ store: new SqliteUsageStore(main), clock });
   const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
   usageFlusher.unref();
@@ -96,10 +102,10 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     lake,
     catalog,
     committer,
-    ingest: new IngestService(committer, clock),
+    ingest,
     keys,
     instances: new InstanceService(control, keys, clock),
-    admin: new CatalogAdmin(control, catalog, clock),
+    admin,
     profiles: new ProfileService(reader, catalog, clock),
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),
@@ -112,6 +118,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     realtime: new RealtimeService({ catalog, reader, committer, clock }),
     batches,
     usage,
+    tracking,
     async close() {
       clearInterval(sweeper);
       clearInterval(usageFlusher);

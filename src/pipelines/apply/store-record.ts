@@ -35,6 +35,8 @@ export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerI
     validUntil: r.validUntil,
   });
   if (inserted) return 'applied';
+  // Segment-style tracking dedupes on messageId alone (a retry's corrected timestamp may differ).
+  if (r.receipt.path === 'tracking') return 'duplicate';
   const existing = await tx.existingActivity(r.instanceId, r.recordKey);
   return existing?.hash === hash ? 'duplicate' : 'conflict';
 }

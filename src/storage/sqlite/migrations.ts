@@ -111,6 +111,11 @@ CREATE TABLE usage (
   bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL, latency_ms_sum REAL NOT NULL, histogram TEXT NOT NULL,
   PRIMARY KEY (instance_id, bucket_start, operation, caller, status, code)
 ) WITHOUT ROWID;
+CREATE TABLE write_keys (
+  key_hash TEXT PRIMARY KEY, id TEXT NOT NULL, instance_id TEXT NOT NULL, name TEXT NOT NULL,
+  profile_dataset_id TEXT NOT NULL, event_dataset_id TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER
+);
+CREATE INDEX write_keys_instance ON write_keys(instance_id);
 CREATE TABLE batch_errors (
   instance_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, file TEXT NOT NULL, row INTEGER NOT NULL,
   field TEXT, value TEXT, message TEXT NOT NULL, PRIMARY KEY (instance_id, batch_id, seq)
