@@ -126,3 +126,18 @@ describe('tessera import', () => {
     expect(noKey.stderr).toContain('API key');
   });
 });
+
+describe('logs', () => {
+  it('are JSON with request ids, and hold no keys and no personal data from query strings', async () => {
+    const dataDir = tempDir();
+    const s = janitor.track(await spawnServer(['--data-dir', dataDir, '--log-level', 'info'], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'log-admin-key-0123456789' }));
+    const api = makeApi(s.url, 'log-admin-key-0123456789');
+    await api('GET', '/api/instances/default/profiles?identity=email:private.person@example.com');
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = s.output().split('\n').filter((l) => l.startsWith('{'));
+    const completed = lines.map((l) => JSON.parse(l) as { msg?: string; reqId?: string; req?: { path?: string } }).filter((l) => l.msg === 'incoming request');
+    expect(completed.some((l) => l.req?.path === '/api/instances/default/profiles' && typeof l.reqId === 'string')).toBe(true);
+    expect(s.output()).not.toContain('private.person');
+    expect(s.output()).not.toContain('log-admin-key-0123456789');
+  });
+});

@@ -41,8 +41,17 @@ export interface AppOptions {
 
 /** Builds the HTTP API over a wired Tessera. */
 export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger === undefined || options.logger === false ? false : {
+    ...(typeof options.logger === 'object' ? options.logger : {}),
+    // No keys and no personal data in logs: the query string (identities, emails) is left out,
+    // and headers (keys) are never logged.
+    serializers: {
+      req: (req: { method: string; url: string; id: string }) => ({ method: req.method, path: req.url.split('?')[0], requestId: req.id }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger,
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: () => newId(),
     requestIdHeader: false,

@@ -20,7 +20,8 @@ export interface ServerProcess {
 /** Starts `tessera serve` as a child process and waits until it listens. */
 export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = args.includes('--port') || env['TESSERA_PORT'] ? [] : ['--port', '0'];
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', ...port, '--log-level', 'warn', ...args], {
+  const level = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', ...port, ...level, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
