@@ -54,15 +54,30 @@ try {
 
   // Phase 2: the single endpoint, one new person per request.
   let n = 0;
-  const single = await cannon({
-    url: `${s.api}/collection/${s.crm}`,
-    method: 'POST',
-    connections: SINGLE_CONNECTIONS,
-    duration: SINGLE_SECONDS,
-    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ record: { identityMap: { email: [{ id: `single-${n++}@bench.example.com` }] }, loyalty: { points: n } } }) }) }],
-  });
+  const singleLoad = (target: typeof s, seconds: number) =>
+    cannon({
+      url: `${target.api}/collection/${target.crm}`,
+      method: 'POST',
+      connections: SINGLE_CONNECTIONS,
+      duration: seconds,
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ record: { identityMap: { email: [{ id: `single-${n++}@bench.example.com` }] }, loyalty: { points: n } } }) }) }],
+    });
+  const single = await singleLoad(s, SINGLE_SECONDS);
   log(`single: ${Math.round(single.requests.average)} req/s, p99 ${single.latency.p99} ms, non-2xx ${single.non2xx}`);
+  // What usage telemetry and rate-limit checks cost: the same load on a server without them,
+  // alternated with one that has them, in this run.
+  const off = await startBenchServer({ TESSERA_USAGE: 'off', TESSERA_RATE_LIMITS: 'off' });
+  const rates = { on: 0, off: 0 };
+  try {
+    for (let round = 0; round < 2; round++) {
+      rates.off += (await singleLoad(off, SINGLE_SECONDS / 2)).requests.average / 2;
+      rates.on += (await singleLoad(s, SINGLE_SECONDS / 2)).requests.average / 2;
+    }
+  } finally {
+    await off.close();
+  }
+  log(`single with telemetry and limits: ${Math.round(rates.on)} req/s; without: ${Math.round(rates.off)} req/s`);
 
   // Phase 3: profile reads on the loaded store, by identity (a random known person each time).
   let seed = 1;
@@ -99,6 +114,9 @@ try {
       profile_reads_per_s: Math.round(reads.requests.average),
       peak_rss_mb: rss,
       single_vs_noop_ratio: round(single.requests.average / noopRate, 3),
+      single_checks_on_requests_per_s: Math.round(rates.on),
+      single_checks_off_requests_per_s: Math.round(rates.off),
+      checks_on_vs_off_ratio: round(rates.on / rates.off, 3),
       messages_sent_count: sent,
       people_count: PEOPLE,
     },

@@ -7,6 +7,9 @@ export interface ServerConfig {
   dataDir: string;
   bootstrapAdminKey: string | undefined;
   logLevel: string;
+  /** API usage telemetry and rate limits (TESSERA_USAGE=off / TESSERA_RATE_LIMITS=off turn them off). */
+  usageTelemetry: boolean;
+  rateLimits: boolean;
 }
 
 export interface ConfigFlags {
@@ -26,5 +29,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     dataDir: resolve(flags.dataDir ?? env['TESSERA_DATA_DIR'] ?? './data'),
     bootstrapAdminKey: env['TESSERA_BOOTSTRAP_ADMIN_KEY'] || undefined,
     logLevel: flags.logLevel ?? env['TESSERA_LOG_LEVEL'] ?? 'info',
+    usageTelemetry: env['TESSERA_USAGE'] !== 'off',
+    rateLimits: env['TESSERA_RATE_LIMITS'] !== 'off',
   };
 }

@@ -25,7 +25,11 @@ export async function startServer(config: ServerConfig, options: { clock?: Clock
   const tessera = await openTessera({ dataDir: config.dataDir, ...(options.clock ? { clock: options.clock } : {}) });
   const generatedAdminKey = await bootstrap(tessera, config.bootstrapAdminKey);
   await tessera.recover();
-  const app = await buildApp(tessera, { logger: options.logger === false ? false : { level: config.logLevel } });
+  const app = await buildApp(tessera, {
+    logger: options.logger === false ? false : { level: config.logLevel },
+    usageTelemetry: config.usageTelemetry !== false,
+    rateLimits: config.rateLimits !== false,
+  });
   const url = await app.listen({ port: config.port, host: config.host });
   let closing: Promise<void> | undefined;
   const server: RunningServer = {

@@ -17,11 +17,12 @@ export interface BenchServer {
 }
 
 /** A real Tessera server (separate process, fresh data dir) with a person schema and two datasets. */
-export async function startBenchServer(): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const server = await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     TESSERA_BOOTSTRAP_ADMIN_KEY: KEY,
+    ...env,
   });
   const api = `${server.url}/api/instances/default`;
   // Throughput is what is measured: the limits are raised above it (the checks still run).

@@ -37,6 +37,9 @@ declare module 'fastify' {
 
 export interface AppOptions {
   logger?: boolean | { level: string };
+  /** Both on unless turned off (the benchmark measures what they cost). */
+  usageTelemetry?: boolean;
+  rateLimits?: boolean;
 }
 
 /** Builds the HTTP API over a wired Tessera. */
@@ -69,7 +72,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   app.decorate('registeredRoutes', routes);
   await registerOpenApi(app);
   registerMetrics(app, t);
-  registerUsage(app, t);
+  if (options.usageTelemetry !== false) registerUsage(app, t);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0]}`, requestId: req.id });
@@ -85,7 +88,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     return payload;
   });
   app.addHook('preHandler', createAuthHook(t.keys));
-  app.addHook('preHandler', createRateLimitHook(t));
+  if (options.rateLimits !== false) app.addHook('preHandler', createRateLimitHook(t));
 
   await app.register(healthRoutes, { t });
   await app.register(keyRoutes, { t });

@@ -53,7 +53,7 @@ export function makeApi(url: string, defaultKey: string): Api {
 export async function startTestServer(options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
   const server = await startServer(
-    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn' },
+    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: true },
     { logger: false, ...(options.clock ? { clock: options.clock } : {}) },
   );
   const url = server.url;
