@@ -33,5 +33,10 @@ describe('OpenAPI document and metrics', () => {
     expect(text).toMatch(/tessera_failed_records_total 1/);
     expect(text).toContain('tessera_group_commit_seconds_bucket');
     expect(text).toContain('tessera_commit_queue_depth 0');
+    expect(text).toContain('tessera_ingestion_lag_seconds_bucket');
+    // A refused link (two crmIds, a unique namespace) counts as an identity warning.
+    await ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: [{ datasetId: ctx.ds.crm, record: { crmId: 'MX-2', personalEmail: { address: 'mx@example.com' } } }] } });
+    await ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: [{ datasetId: ctx.ds.crm, record: { crmId: 'MX-3', personalEmail: { address: 'mx@example.com' } } }] } });
+    expect(await (await fetch(`${ctx.ts.url}/metrics`)).text()).toMatch(/tessera_identity_warnings_total 1/);
   });
 });

@@ -28,7 +28,7 @@ async function snapshot(api: Api): Promise<unknown> {
 }
 
 describe('tessera rebuild', () => {
-  it('recomputes profiles and timelines from the lake, equal to the live state', async () => {
+  it('recomputes profiles and timelines from the lake after streaming, real-time and batch ingestion, equal to the live state', async () => {
     const dataDir = janitor.tempDir();
     const live = await startTestServer({ dataDir });
     const ds = await setupPeople(live.api);
@@ -47,6 +47,15 @@ describe('tessera rebuild', () => {
     expect((await live.api('PATCH', `/api/instances/default/data/Customer/${String(p5)}`, { body: { loyalty: { tier: 'gold' } } })).status).toBe(204);
     expect((await live.api('POST', '/api/instances/default/data/UnifiedActivity', { body: { ActivityId: 'ua-1', CustomerId: String(p5), ActivityTime: '2026-02-01T00:00:00Z', ActivityType: 'Call' } })).status).toBe(201);
     expect((await live.api('POST', '/api/instances/default/data/events', { body: { _id: 'rt-e1', timestamp: '2026-02-02T00:00:00Z', identityMap: { email: [{ id: 'p7@example.com' }] } } })).status).toBe(201);
+    // And a batch file (some rows joining existing people, one row failing).
+    const batch = await live.api('POST', '/api/instances/default/batches', { body: { datasetId: 'web', format: 'ndjson', errorThreshold: 50 } });
+    const lines = ['{"personalEmail":{"address":"p3@example.com"},"loyalty":{"points":333}}', '{"personalEmail":{"address":"batch-new@example.com"}}', '{"loyalty":{"points":"bad"}}'];
+    await live.api('PUT', `/api/instances/default/batches/${String(batch.body.id)}/files/b.ndjson`, { raw: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    await live.api('POST', `/api/instances/default/batches/${String(batch.body.id)}/complete`);
+    for (let b = await live.api('GET', `/api/instances/default/batches/${String(batch.body.id)}`); String(b.body.status) === 'processing'; b = await live.api('GET', `/api/instances/default/batches/${String(batch.body.id)}`)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await live.api('GET', '/api/instances/default/profiles?identity=email:batch-new@example.com')).status).toBe(200);
     const before = await snapshot(live.api);
     await live.close();
 

@@ -166,6 +166,12 @@ export class TesseraClient {
   keyRing = (o: { dataSourceName?: string; entityName?: string; key: string }) => this.request('GET', this.path(`/profile/keyring${qs(o)}`));
   accessEntities = (query: Record<string, string | number>) => this.request('GET', this.path(`/access/entities${qs(query)}`));
 
+  // Tracking write keys and usage
+  listWriteKeys = () => this.request('GET', this.path('/manage/write-keys'));
+  createWriteKey = (name: string) => this.request('POST', this.path('/manage/write-keys'), { name });
+  revokeWriteKey = (id: string) => this.request<undefined>('DELETE', this.path(`/manage/write-keys/${id}`));
+  usage = (o: { from?: string; to?: string; groupBy?: string; interval?: 'minute' | 'hour' | 'day' } = {}) => this.request('GET', this.path(`/manage/usage${qs(o)}`));
+
   // Service
   health = () => this.request('GET', '/healthz');
   ready = () => this.request('GET', '/readyz');

@@ -4,7 +4,8 @@ import type { Tessera } from '../runtime/tessera.js';
 
 /**
  * Prometheus metrics at GET /metrics: HTTP requests and latencies by route, and the ingestion
- * pipeline (records committed by outcome, merges, failed records, group commit latency, queue depth).
+ * pipeline (records committed by outcome, ingestion lag, merges, identity warnings, failed records,
+ * group commit latency, queue depth).
  */
 export function registerMetrics(app: FastifyInstance, t: Tessera): void {
   const registry = new Registry();
@@ -19,6 +20,13 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
   });
   const records = new Counter({ name: 'tessera_records_committed_total', help: 'Records committed, by outcome (applied, unchanged, duplicate, conflict, failed, not_found)', labelNames: ['outcome'], registers: [registry] });
   const failed = new Counter({ name: 'tessera_failed_records_total', help: 'Records kept in the failed-records store (schema violations and the like)', registers: [registry] });
+  const warnings = new Counter({ name: 'tessera_identity_warnings_total', help: 'Identity warnings: refused links (unique namespaces) and graph-limit drops', registers: [registry] });
+  const lag = new Histogram({
+    name: 'tessera_ingestion_lag_seconds',
+    help: 'From receipt of a record to its commit (lake durable and applied)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
   const merges = new Counter({ name: 'tessera_profile_merges_total', help: 'Profiles merged into another by identity links', registers: [registry] });
   const commitLatency = new Histogram({
     name: 'tessera_group_commit_seconds',
@@ -30,11 +38,17 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
 
   t.committer.onCommitted((works, outcomes, seconds) => {
     commitLatency.observe(seconds);
-    for (const w of works) if (w.failed.length > 0) failed.inc(w.failed.length);
+    const now = t.clock.now();
+    for (const w of works) {
+      if (w.failed.length > 0) failed.inc(w.failed.length);
+      const first = w.records[0];
+      if (first && !w.lakePositions) lag.observe(Math.max(0, now - first.receipt.receivedAt) / 1000);
+    }
     for (const list of outcomes) {
       for (const o of list) {
         records.inc({ outcome: o.status });
         if (o.merged.length > 0) merges.inc(o.merged.length);
+        if (o.warnings) warnings.inc(o.warnings);
       }
     }
   });

@@ -43,6 +43,8 @@ export interface ApplyOutcome {
   customerId: string | null;
   /** Profiles absorbed by a merge this record caused. */
   merged: string[];
+  /** Identity warnings this record caused (refused links, graph-limit drops). */
+  warnings?: number;
 }
 
 /** One unit handed to the committer: what to make durable and apply, and what failed validation. */

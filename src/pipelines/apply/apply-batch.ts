@@ -51,7 +51,7 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
   if (r.target !== undefined) return applyRealtime(tx, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
   if (!dataset) return { status: 'failed', customerId: null, merged: [] };
-  const { customerId, merged } = await resolveIdentities(tx, catalog, r);
+  const { customerId, merged, warnings } = await resolveIdentities(tx, catalog, r);
   let status: ApplyOutcome['status'];
   if (r.kind === 'activity') status = await insertActivity(tx, r, customerId);
   else if (dataset.enabledForProfile) status = await upsertFragment(tx, r, customerId);
@@ -60,7 +60,7 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
     // Activities are immutable: a different body under a known id is kept as a failed record, never dropped.
     await tx.recordFailed(r.instanceId, failedRecordOf(r, 'activity_conflict', `activity ${r.recordKey} already exists with a different body; activities are immutable`));
   }
-  return { status, customerId, merged };
+  return { status, customerId, merged, ...(warnings > 0 ? { warnings } : {}) };
 }
 
 /**

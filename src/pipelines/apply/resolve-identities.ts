@@ -7,6 +7,7 @@ import type { PreparedRecord } from '../records.js';
 export interface Resolved {
   customerId: string;
   merged: string[];
+  warnings: number;
 }
 
 /**
@@ -42,6 +43,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
   for (const [i, absorbed] of plan.absorb.entries()) {
     await tx.mergeProfiles(instanceId, { id: `${r.recordId}-m${i}`, survivorId: target, absorbedId: absorbed, datasetId: r.datasetId, recordKey: r.recordKey, at: now });
   }
+  let warnings = plan.refused.length;
   for (const [i, refused] of plan.refused.entries()) {
     await tx.recordWarning(instanceId, {
       id: `${r.recordId}-w${i}`,
@@ -63,6 +65,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
       if (graph.length > max) {
         const drop = identitiesToDrop(graph.map((g) => ({ ...g, priority: catalog.priorityOf(g.namespace) })), max);
         await tx.dropIdentities(instanceId, drop);
+        warnings++;
         await tx.recordWarning(instanceId, {
           id: `${r.recordId}-g`,
           kind: 'graph_limit',
@@ -76,5 +79,5 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
       }
     }
   }
-  return { customerId: target, merged: plan.absorb };
+  return { customerId: target, merged: plan.absorb, warnings };
 }
