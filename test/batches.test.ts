@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { usePeopleServer } from './helpers/fixtures.js';
 import type { Doc } from './helpers/server.js';
@@ -119,6 +120,27 @@ describe('batch ingestion', () => {
     expect(nd.counts).toEqual({ rowsRead: 2, rowsApplied: 2, rowsFailed: 0 });
     const js = await runBatch({ datasetId: febrl, format: 'json' }, [['a.json', '[{"rec_id":"j-1"},{"rec_id":"j-2"},{"rec_id":"j-3"}]']]);
     expect(js.counts).toEqual({ rowsRead: 3, rowsApplied: 3, rowsFailed: 0 });
+  });
+
+  it('takes Parquet, row group by row group, with typed columns', async () => {
+    const n = 2500;
+    const file = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'id', data: Array.from({ length: n }, (_, i) => `pq-${i}`), type: 'STRING' },
+          { name: 'given_name', data: Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 'ada' : 'alan')), type: 'STRING' },
+          { name: 'date_of_birth', data: Array.from({ length: n }, (_, i) => new Date(Date.UTC(1950 + (i % 50), 0, 1 + (i % 28)))), type: 'TIMESTAMP' },
+        ],
+        rowGroupSize: 1000,
+      }),
+    );
+    const b = await runBatch({ datasetId: febrl, format: 'parquet', mapping: { id: 'rec_id' } }, [['people.parquet', file]]);
+    expect(b.status, JSON.stringify(b)).toBe('success');
+    expect(b.counts).toEqual({ rowsRead: n, rowsApplied: n, rowsFailed: 0 });
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:pq-2499')).body.attributes).toEqual({ rec_id: 'pq-2499', given_name: 'alan', date_of_birth: '1999-01-08' });
+    const truncated = await runBatch({ datasetId: febrl, format: 'parquet' }, [['cut.parquet', file.subarray(0, Math.floor(file.length / 2))]]);
+    expect(truncated.status).toBe('failed');
+    expect(truncated.message).toContain('could not be read as Parquet');
   });
 
   it('ends bad files with a clear status and message', async () => {

@@ -145,7 +145,7 @@ export class TesseraClient {
     this.request('POST', this.path(`/data/${encodeURIComponent(datasetName)}${qs(o)}`), record);
 
   // Batches
-  createBatch = (body: { datasetId: string; format: 'csv' | 'ndjson' | 'json'; errorThreshold?: number; mapping?: Record<string, string>; csv?: { delimiter?: string; quote?: string; trim?: boolean } }) =>
+  createBatch = (body: { datasetId: string; format: 'csv' | 'ndjson' | 'json' | 'parquet'; errorThreshold?: number; mapping?: Record<string, string>; csv?: { delimiter?: string; quote?: string; trim?: boolean } }) =>
     this.request('POST', this.path('/batches'), body);
   uploadBatchFile = (batchId: string, fileName: string, content: string | Uint8Array) =>
     this.request('PUT', this.path(`/batches/${batchId}/files/${encodeURIComponent(fileName)}`), typeof content === 'string' ? content : new Blob([new Uint8Array(content)]), { 'content-type': 'application/octet-stream' });

@@ -1,5 +1,5 @@
 export type BatchStatus = 'loading' | 'processing' | 'success' | 'partial' | 'failed';
-export type BatchFormat = 'csv' | 'ndjson' | 'json';
+export type BatchFormat = 'csv' | 'ndjson' | 'json' | 'parquet';
 
 export interface CsvOptions {
   delimiter: string;

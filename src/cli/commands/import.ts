@@ -30,6 +30,7 @@ const formatOf = (file: string): string => {
   if (name.endsWith('.csv') || name.endsWith('.tsv')) return 'csv';
   if (name.endsWith('.ndjson') || name.endsWith('.jsonl')) return 'ndjson';
   if (name.endsWith('.json')) return 'json';
+  if (name.endsWith('.parquet')) return 'parquet';
   throw new Error(`cannot tell the format of ${file}; pass --format csv|ndjson|json`);
 };
 
@@ -49,7 +50,7 @@ export function registerImport(program: Command): void {
     .command('import <file>')
     .description('import a file (CSV, NDJSON, JSON; gzip\'d or not) into a dataset as a batch, with progress and a summary of row errors')
     .requiredOption('--dataset <name>', 'dataset name or id')
-    .option('--format <format>', 'csv | ndjson | json (default: from the file name)')
+    .option('--format <format>', 'csv | ndjson | json | parquet (default: from the file name)')
     .option('--map <col=field>', 'map a file column to a schema field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--server <url>', 'a running Tessera (env TESSERA_URL, default http://localhost:8080)')
     .option('--key <key>', 'API key, contributor or admin (env TESSERA_KEY)')

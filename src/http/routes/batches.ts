@@ -29,7 +29,7 @@ export const batchView = (b: Batch) => ({
 
 const CreateBatchBody = Type.Object({
   datasetId: Type.String({ minLength: 1, description: 'dataset id or name' }),
-  format: Type.Union([Type.Literal('csv'), Type.Literal('ndjson'), Type.Literal('json')]),
+  format: Type.Union([Type.Literal('csv'), Type.Literal('ndjson'), Type.Literal('json'), Type.Literal('parquet')]),
   errorThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'percent of failed rows above which the batch fails whole (default 5)' })),
   mapping: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'file column → schema field (dotted path)' })),
   csv: Type.Optional(
