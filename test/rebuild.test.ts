@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestServer, type Api } from './helpers/server.js';
 import { ingestBatch, setupPeople } from './helpers/fixtures.js';
@@ -58,6 +60,16 @@ describe('tessera rebuild', () => {
     expect((await live.api('GET', '/api/instances/default/profiles?identity=email:batch-new@example.com')).status).toBe(200);
     const before = await snapshot(live.api);
     await live.close();
+
+    // A later process compacts the closed segments into Parquet; nothing changes for readers.
+    const compacting = await startTestServer({ dataDir });
+    const compacted = await compacting.server.tessera.compactLake();
+    expect(compacted).toBeGreaterThan(0);
+    const files = readdirSync(join(dataDir, 'lake'), { recursive: true }).map(String);
+    expect(files.filter((f) => f.endsWith('.ndjson'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.parquet')).length).toBe(compacted);
+    expect(await snapshot(compacting.api)).toEqual(before);
+    await compacting.close();
 
     const rebuilt = runCli(['rebuild', '--data-dir', dataDir]);
     expect(rebuilt.status, rebuilt.stderr).toBe(0);

@@ -36,5 +36,11 @@ export interface Lake {
   segments(): Promise<Array<{ segment: string; size: number }>>;
   /** Reads a segment's entries from a byte offset on, with the offset past each one. */
   read(segment: string, fromOffset: number): AsyncIterable<{ entry: LakeEntry; end: number }>;
+  /** Rewrites a closed segment in a columnar form (Parquet); returns the new segment and its row count. */
+  compact(segment: string): Promise<{ segment: string; rows: number }>;
+  /** Whether the segment may still be appended to. */
+  isOpen(segment: string): boolean;
+  /** Closes the segments of days before `day` (YYYY-MM-DD). */
+  closeBefore(day: string): void;
   close(): Promise<void>;
 }

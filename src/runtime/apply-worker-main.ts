@@ -7,6 +7,8 @@ import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker } from '../pipelin
 import { SqliteControlStore } from '../storage/sqlite/control-store.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileWriter } from '../storage/sqlite/profile-writer.js';
+import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
+import { compactLake } from '../pipelines/apply/compact-lake.js';
 
 /**
  * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
@@ -18,6 +20,7 @@ const port = parentPort!;
 const db = openDatabase(data.dbFile);
 const catalog = new Catalog(new SqliteControlStore(db));
 const writer = new SqliteProfileWriter(db);
+const reader = new SqliteProfileReader(db);
 const lake = new FsLake(data.lakeDir);
 const commitBatch = createCommitBatchStep({ lake, applyBatch: createApplyBatchStep({ writer, catalog }) });
 const send = (m: FromApplyWorker): void => port.postMessage(m);
@@ -37,6 +40,11 @@ port.on('message', (m: ToApplyWorker) => {
   } else if (m.type === 'reset') {
     writer.transaction(async (tx) => tx.resetDerived(m.instanceId)).then(
       () => send({ type: 'swept', id: m.id, overrides: 0, activities: 0 }),
+      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+  } else if (m.type === 'compact') {
+    compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks() }, m.today).then(
+      (n) => send({ type: 'swept', id: m.id, overrides: n, activities: 0 }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'close') {

@@ -94,6 +94,15 @@ export class ApplyWorker {
     });
   }
 
+  /** Rewrites closed, fully applied lake segments as Parquet; resolves with how many. */
+  compactLake(today: string): Promise<number> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.sweeps.set(id, (r) => resolve(r.overrides));
+      this.post({ type: 'compact', id, today });
+    });
+  }
+
   invalidate(instanceId: string): void {
     this.post({ type: 'invalidate', instanceId });
   }

@@ -27,6 +27,7 @@ import type { Lake } from '../ports/lake.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 10_000;
+const COMPACT_INTERVAL_MS = 10 * 60_000;
 
 export interface TesseraOptions {
   dataDir: string;
@@ -52,6 +53,8 @@ export interface Tessera {
   recover(): Promise<number>;
   /** Recomputes every derived table of an instance (or of all) from the lake; returns the records applied. */
   rebuild(instanceId?: string): Promise<number>;
+  /** Rewrites closed, fully applied lake segments as Parquet now (also every 10 minutes); returns how many. */
+  compactLake(): Promise<number>;
   /** Deletes expired overrides and activities now (the sweeper also runs every minute). */
   sweep(): Promise<{ overrides: number; activities: number }>;
   realtime: RealtimeService;
@@ -93,6 +96,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const usage = new UsageService({ store: new SqliteUsageStore(main), clock });
   const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
   usageFlusher.unref();
+  const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
+  compactor.unref();
   const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
@@ -109,6 +114,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     profiles: new ProfileService(reader, catalog, clock),
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),
+    compactLake: () => worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)),
     async rebuild(instanceId?: string) {
       await committer.drain();
       const ids = instanceId ? [instanceId] : (await control.listInstances()).map((i) => i.id);
@@ -121,6 +127,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     tracking,
     async close() {
       clearInterval(sweeper);
+      clearInterval(compactor);
       clearInterval(usageFlusher);
       await usage.flush();
       await batches.idle();

@@ -6,6 +6,7 @@ export type ToApplyWorker =
   | { type: 'invalidate'; instanceId: string }
   | { type: 'sweep'; id: number; now: number }
   | { type: 'reset'; id: number; instanceId: string }
+  | { type: 'compact'; id: number; today: string }
   | { type: 'close' };
 
 export type FromApplyWorker =

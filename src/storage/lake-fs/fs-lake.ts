@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -91,6 +93,11 @@ export class FsLake implements Lake {
         const info = await stat(full);
         if (info.isDirectory()) await walk(full);
         else if (name.endsWith('.ndjson')) out.push({ segment: relative(this.root, full).split(sep).join('/'), size: info.size });
+        else if (name.endsWith('.parquet')) {
+          // A compacted segment: its "size" and offsets count rows, not bytes.
+          const meta = await parquetMetadataAsync(await asyncBufferFromFile(full));
+          out.push({ segment: relative(this.root, full).split(sep).join('/'), size: Number(meta.num_rows) });
+        }
       }
     };
     await walk(this.root);
@@ -98,6 +105,10 @@ export class FsLake implements Lake {
   }
 
   async *read(segment: string, fromOffset: number): AsyncIterable<{ entry: LakeEntry; end: number }> {
+    if (segment.endsWith('.parquet')) {
+      yield* this.readParquet(segment, fromOffset);
+      return;
+    }
     const stream = createReadStream(join(this.root, segment), { start: fromOffset });
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     let offset = fromOffset;
@@ -112,6 +123,92 @@ export class FsLake implements Lake {
         continue;
       }
       yield { entry, end: offset };
+    }
+  }
+
+  private async *readParquet(segment: string, fromRow: number): AsyncIterable<{ entry: LakeEntry; end: number }> {
+    const file = await asyncBufferFromFile(join(this.root, segment));
+    const groups = (await parquetMetadataAsync(file)).row_groups;
+    let start = 0;
+    for (const g of groups) {
+      const end = start + Number(g.num_rows);
+      if (end > fromRow) {
+        const rows = (await parquetReadObjects({ file, rowStart: Math.max(start, fromRow), rowEnd: end })) as Array<Record<string, unknown>>;
+        let row = Math.max(start, fromRow);
+        for (const r of rows) {
+          row++;
+          const entry: LakeEntry = {
+            instanceId: String(r['instanceId']),
+            datasetId: String(r['datasetId']),
+            recordId: String(r['recordId']),
+            receivedAt: Number(r['receivedAt']),
+            path: String(r['path']) as LakeEntry['path'],
+            requestId: String(r['requestId']),
+            caller: r['caller'] === null || r['caller'] === undefined ? null : String(r['caller']),
+            seq: Number(r['seq']),
+            record: (typeof r['record'] === 'string' ? JSON.parse(r['record']) : r['record']) as LakeEntry['record'],
+          };
+          if (r['validUntil'] !== null && r['validUntil'] !== undefined) entry.validUntil = Number(r['validUntil']);
+          if (r['target'] !== null && r['target'] !== undefined) entry.target = String(r['target']);
+          if (r['operation'] === 'patch') entry.operation = 'patch';
+          yield { entry, end: row };
+        }
+      }
+      start = end;
+    }
+  }
+
+  /**
+   * Rewrites a closed NDJSON segment as a Parquet file beside it (written to a temporary name,
+   * synced, renamed), then removes the NDJSON. Returns the new segment's name and row count.
+   */
+  async compact(segment: string): Promise<{ segment: string; rows: number }> {
+    if (!segment.endsWith('.ndjson')) throw new Error(`${segment} is not an NDJSON segment`);
+    if ([...this.open.values()].some((o) => o.relPath === segment)) throw new Error(`${segment} is still being written`);
+    const entries: LakeEntry[] = [];
+    for await (const { entry } of this.read(segment, 0)) entries.push(entry);
+    const col = <T>(f: (e: LakeEntry) => T): T[] => entries.map(f);
+    const buffer = parquetWriteBuffer({
+      columnData: [
+        { name: 'seq', data: col((e) => e.seq ?? 0), type: 'DOUBLE' },
+        { name: 'instanceId', data: col((e) => e.instanceId), type: 'STRING' },
+        { name: 'datasetId', data: col((e) => e.datasetId), type: 'STRING' },
+        { name: 'recordId', data: col((e) => e.recordId), type: 'STRING' },
+        { name: 'receivedAt', data: col((e) => e.receivedAt), type: 'DOUBLE' },
+        { name: 'path', data: col((e) => e.path), type: 'STRING' },
+        { name: 'requestId', data: col((e) => e.requestId), type: 'STRING' },
+        { name: 'caller', data: col((e) => e.caller), type: 'STRING' },
+        { name: 'validUntil', data: col((e) => e.validUntil ?? null), type: 'DOUBLE' },
+        { name: 'target', data: col((e) => e.target ?? null), type: 'STRING' },
+        { name: 'operation', data: col((e) => e.operation ?? null), type: 'STRING' },
+        { name: 'record', data: col((e) => JSON.stringify(e.record)), type: 'JSON' },
+      ],
+    });
+    const target = segment.replace(/\.ndjson$/, '.parquet');
+    const tmp = join(this.root, `${target}.tmp`);
+    const fd = openSync(tmp, 'w');
+    const bytes = Buffer.from(buffer);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    fdatasyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, join(this.root, target));
+    unlinkSync(join(this.root, segment));
+    return { segment: target, rows: entries.length };
+  }
+
+  /** Whether this writer may still append to the segment (then it is not closed). */
+  isOpen(segment: string): boolean {
+    return [...this.open.values()].some((o) => o.relPath === segment);
+  }
+
+  /** Closes the segments of past days: nothing is appended to them any more. */
+  closeBefore(day: string): void {
+    for (const [dir, o] of this.open) {
+      const date = /date=(\d{4}-\d{2}-\d{2})/.exec(dir)?.[1];
+      if (date !== undefined && date < day) {
+        closeSync(o.fd);
+        this.open.delete(dir);
+      }
     }
   }
 
