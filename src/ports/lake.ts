@@ -40,6 +40,8 @@ export interface Lake {
   compact(segment: string): Promise<{ segment: string; rows: number }>;
   /** Whether the segment may still be appended to. */
   isOpen(segment: string): boolean;
+  /** Deletes a dataset's date partitions before `day` (retention); returns the partitions removed. */
+  dropPartitionsBefore(instanceId: string, datasetId: string, day: string): Promise<string[]>;
   /** Closes the segments of days before `day` (YYYY-MM-DD). */
   closeBefore(day: string): void;
   close(): Promise<void>;

@@ -18,7 +18,15 @@ import { compactLake } from '../pipelines/apply/compact-lake.js';
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
 const db = openDatabase(data.dbFile);
-const catalog = new Catalog(new SqliteControlStore(db));
+const control = new SqliteControlStore(db);
+const catalog = new Catalog(control);
+const retention = async (): Promise<Array<{ instanceId: string; datasetId: string; days: number }>> => {
+  const out: Array<{ instanceId: string; datasetId: string; days: number }> = [];
+  for (const i of await control.listInstances()) {
+    for (const d of await control.listDatasets(i.id)) if (d.retentionDays !== null) out.push({ instanceId: i.id, datasetId: d.id, days: d.retentionDays });
+  }
+  return out;
+};
 const writer = new SqliteProfileWriter(db);
 const reader = new SqliteProfileReader(db);
 const lake = new FsLake(data.lakeDir);
@@ -43,7 +51,7 @@ port.on('message', (m: ToApplyWorker) => {
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'compact') {
-    compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks() }, m.today).then(
+    compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks(), retention }, m.today).then(
       (n) => send({ type: 'swept', id: m.id, overrides: n, activities: 0 }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );

@@ -32,6 +32,7 @@ export interface DatasetInput {
   enabledForProfile?: boolean;
   enabledForIdentity?: boolean;
   precedence?: number;
+  retentionDays?: number | null;
 }
 
 const uniqueViolation = (err: unknown): boolean => String(err).includes('UNIQUE');
@@ -123,6 +124,7 @@ export class CatalogAdmin {
       enabledForProfile: input.enabledForProfile ?? true,
       enabledForIdentity: input.enabledForIdentity ?? true,
       precedence: input.precedence ?? 100,
+      retentionDays: input.retentionDays ?? null,
       createdAt: this.clock.now(),
     };
     try {
@@ -145,7 +147,7 @@ export class CatalogAdmin {
     return dataset;
   }
 
-  async updateDataset(instanceId: string, idOrName: string, patch: Partial<Pick<DatasetDef, 'enabledForProfile' | 'enabledForIdentity' | 'precedence'>>): Promise<DatasetDef> {
+  async updateDataset(instanceId: string, idOrName: string, patch: Partial<Pick<DatasetDef, 'enabledForProfile' | 'enabledForIdentity' | 'precedence' | 'retentionDays'>>): Promise<DatasetDef> {
     const dataset = { ...(await this.getDataset(instanceId, idOrName)), ...patch };
     await this.control.updateDataset(dataset);
     this.catalog.invalidate(instanceId);

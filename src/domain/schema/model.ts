@@ -35,6 +35,8 @@ export interface DatasetDef {
   enabledForIdentity: boolean;
   /** Lower ranks win under the datasetPrecedence merge policy. */
   precedence: number;
+  /** Days the lake keeps this dataset's records (null: for ever). Older lake partitions are deleted. */
+  retentionDays: number | null;
   createdAt: number;
 }
 

@@ -28,6 +28,7 @@ const datasetView = (d: DatasetDef) => ({
   enabledForProfile: d.enabledForProfile,
   enabledForIdentity: d.enabledForIdentity,
   precedence: d.precedence,
+  retentionDays: d.retentionDays,
   createdAt: iso(d.createdAt),
 });
 

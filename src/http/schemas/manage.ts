@@ -38,6 +38,7 @@ export const CreateDatasetBody = Type.Object({
   enabledForProfile: Type.Optional(Type.Boolean()),
   enabledForIdentity: Type.Optional(Type.Boolean()),
   precedence: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  retentionDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()], { description: 'days the lake keeps this dataset\'s records; null keeps them for ever' })),
 });
 
 export const UpdateDatasetBody = Type.Object(
@@ -45,6 +46,7 @@ export const UpdateDatasetBody = Type.Object(
     enabledForProfile: Type.Optional(Type.Boolean()),
     enabledForIdentity: Type.Optional(Type.Boolean()),
     precedence: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    retentionDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()])),
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
@@ -199,6 +199,30 @@ export class FsLake implements Lake {
   /** Whether this writer may still append to the segment (then it is not closed). */
   isOpen(segment: string): boolean {
     return [...this.open.values()].some((o) => o.relPath === segment);
+  }
+
+  async dropPartitionsBefore(instanceId: string, datasetId: string, day: string): Promise<string[]> {
+    const dir = join(this.root, instanceId, datasetId);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const dropped: string[] = [];
+    for (const name of names) {
+      const date = /^date=(\d{4}-\d{2}-\d{2})$/.exec(name)?.[1];
+      if (date === undefined || date >= day) continue;
+      const rel = `${instanceId}/${datasetId}/${name}`;
+      const open = this.open.get(rel);
+      if (open) {
+        closeSync(open.fd);
+        this.open.delete(rel);
+      }
+      await rm(join(dir, name), { recursive: true, force: true });
+      dropped.push(rel);
+    }
+    return dropped;
   }
 
   /** Closes the segments of past days: nothing is appended to them any more. */

@@ -38,6 +38,7 @@ interface DatasetRow {
   enabled_profile: number;
   enabled_identity: number;
   precedence: number;
+  retention_days: number | null;
   created_at: number;
 }
 
@@ -84,6 +85,7 @@ const toDataset = (r: DatasetRow): DatasetDef => ({
   enabledForProfile: r.enabled_profile === 1,
   enabledForIdentity: r.enabled_identity === 1,
   precedence: r.precedence,
+  retentionDays: r.retention_days,
   createdAt: r.created_at,
 });
 
@@ -201,16 +203,16 @@ export class SqliteControlStore implements ControlStore {
   async createDataset(d: DatasetDef): Promise<void> {
     this
       .sql(
-        `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, retention_days, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.createdAt);
+      .run(d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, d.createdAt);
   }
 
   async updateDataset(d: DatasetDef): Promise<void> {
     this
-      .sql('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ? WHERE instance_id = ? AND id = ?')
-      .run(d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.instanceId, d.id);
+      .sql('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ?, retention_days = ? WHERE instance_id = ? AND id = ?')
+      .run(d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, d.instanceId, d.id);
   }
 
   async listDatasets(instanceId: string): Promise<DatasetDef[]> {

@@ -122,6 +122,11 @@ CREATE TABLE batch_errors (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 4,
+    name: 'lake retention per dataset',
+    sql: 'ALTER TABLE datasets ADD COLUMN retention_days INTEGER;',
+  },
 ];
 
 export function migrate(db: Database.Database): void {
