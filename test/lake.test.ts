@@ -1,49 +1,40 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { ingestBatch, profileByIdentity, setupPeople, type Setup } from './helpers/fixtures.js';
+import { ingestBatch, profileByIdentity, usePeopleServer } from './helpers/fixtures.js';
 
 const DAY = 86_400_000;
 const clock = new ManualClock(Date.UTC(2026, 2, 1, 12));
-let ts: TestServer;
-let ds: Setup;
-
-beforeAll(async () => {
-  ts = await startTestServer({ clock });
-  ds = await setupPeople(ts.api);
-  await ts.api('PATCH', '/api/instances/default/manage/settings', { body: { rateLimits: { requestsPerSecond: 1e9, messagesPerSecond: 1e9, syncValidationPerMinute: 1e9 } } });
-});
-afterAll(async () => ts.close());
+const ctx = usePeopleServer(clock);
 
 const partitions = (datasetId: string): string[] => {
-  const dir = join(ts.dataDir, 'lake', 'default', datasetId);
+  const dir = join(ctx.ts.dataDir, 'lake', 'default', datasetId);
   return existsSync(dir) ? readdirSync(dir).sort() : [];
 };
 
 describe('the lake', () => {
   it('keeps each record as received with its receipt, in date partitions', async () => {
-    await ingestBatch(ts.api, [{ datasetId: ds.crm, record: { crmId: 'LK-1' } }]);
-    expect(partitions(ds.crm)).toEqual(['date=2026-03-01']);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.crm, record: { crmId: 'LK-1' } }]);
+    expect(partitions(ctx.ds.crm)).toEqual(['date=2026-03-01']);
   });
 
   it('deletes a dataset\'s partitions older than its retention, and keeps the profiles', async () => {
-    const res = await ts.api('PATCH', `/api/instances/default/manage/datasets/${ds.web}`, { body: { retentionDays: 2 } });
+    const res = await ctx.ts.api('PATCH', `/api/instances/default/manage/datasets/${ctx.ds.web}`, { body: { retentionDays: 2 } });
     expect(res.status).toBe(200);
     expect(res.body.retentionDays).toBe(2);
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'LK-1', loyalty: { tier: 'old' } } }]);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'LK-1', loyalty: { tier: 'old' } } }]);
     clock.advance(DAY);
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'LK-2' } }]);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'LK-2' } }]);
     clock.advance(3 * DAY); // 2026-03-05: the cutoff is 2026-03-03
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'LK-3' } }]);
-    expect(partitions(ds.web)).toEqual(['date=2026-03-01', 'date=2026-03-02', 'date=2026-03-05']);
-    await ts.server.tessera.compactLake();
-    expect(partitions(ds.web)).toEqual(['date=2026-03-05']);
-    expect(partitions(ds.crm)).toEqual(['date=2026-03-01']); // no retention there
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'LK-3' } }]);
+    expect(partitions(ctx.ds.web)).toEqual(['date=2026-03-01', 'date=2026-03-02', 'date=2026-03-05']);
+    await ctx.ts.server.tessera.compactLake();
+    expect(partitions(ctx.ds.web)).toEqual(['date=2026-03-05']);
+    expect(partitions(ctx.ds.crm)).toEqual(['date=2026-03-01']); // no retention there
     // Past days' segments were closed and compacted to Parquet.
-    expect(readdirSync(join(ts.dataDir, 'lake', 'default', ds.crm, 'date=2026-03-01')).every((f) => f.endsWith('.parquet'))).toBe(true);
-    expect((await profileByIdentity(ts.api, 'crmId:LK-1')).body.attributes['loyalty']).toEqual({ tier: 'old' });
-    expect((await profileByIdentity(ts.api, 'crmId:LK-2')).status).toBe(200);
+    expect(readdirSync(join(ctx.ts.dataDir, 'lake', 'default', ctx.ds.crm, 'date=2026-03-01')).every((f) => f.endsWith('.parquet'))).toBe(true);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:LK-1')).body.attributes['loyalty']).toEqual({ tier: 'old' });
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:LK-2')).status).toBe(200);
   });
 });

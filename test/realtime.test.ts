@@ -1,31 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-import { ingestBatch, profileByIdentity, setupPeople, type Setup } from './helpers/fixtures.js';
+import { ingestBatch, profileByIdentity, usePeopleServer } from './helpers/fixtures.js';
 
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const clock = new ManualClock(T0);
-let ts: TestServer;
-let ds: Setup;
-
-beforeAll(async () => {
-  ts = await startTestServer({ clock });
-  ds = await setupPeople(ts.api);
-  // The clock stands still in these tests, so rate limits would never refill: lift them.
-  await ts.api('PATCH', '/api/instances/default/manage/settings', { body: { rateLimits: { requestsPerSecond: 1e9, messagesPerSecond: 1e9, syncValidationPerMinute: 1e9 } } });
-});
-afterAll(async () => ts.close());
+const ctx = usePeopleServer(clock);
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 const newPerson = async (crmId: string, tier = 'silver'): Promise<string> => {
-  const res = await ingestBatch(ts.api, [{ datasetId: ds.crm, record: { crmId, loyalty: { tier, points: 10 } } }]);
+  const res = await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.crm, record: { crmId, loyalty: { tier, points: 10 } } }]);
   expect(res.status).toBe(207);
-  return String((await profileByIdentity(ts.api, `crmId:${crmId}`)).body.customerId);
+  return String((await profileByIdentity(ctx.ts.api, `crmId:${crmId}`)).body.customerId);
 };
-const patch = (id: string, body: unknown, query = '') => ts.api('PATCH', `/api/instances/default/data/Customer/${id}${query}`, { body });
-const profile = (id: string) => ts.api('GET', `/api/instances/default/profiles/${id}`);
+const patch = (id: string, body: unknown, query = '') => ctx.ts.api('PATCH', `/api/instances/default/data/Customer/${id}${query}`, { body });
+const profile = (id: string) => ctx.ts.api('GET', `/api/instances/default/profiles/${id}`);
 
 describe('real-time profile updates', () => {
   it('an override shows until 1 ms before it expires, and at expiry the source value is back', async () => {
@@ -87,10 +77,10 @@ describe('real-time profile updates', () => {
     clock.set(T0 + 1000);
     await patch(id, { loyalty: { tier: 'platinum' } });
     // A record stamped before the override: the override stays on top.
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'RT-5', loyalty: { tier: 'bronze' }, timestamp: iso(T0 + 500) } }]);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'RT-5', loyalty: { tier: 'bronze' }, timestamp: iso(T0 + 500) } }]);
     expect((await profile(id)).body.attributes['loyalty']!['tier']).toBe('platinum');
     // A record stamped after it: the source has caught up.
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'RT-5', loyalty: { tier: 'gold' }, timestamp: iso(T0 + 2000) } }]);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'RT-5', loyalty: { tier: 'gold' }, timestamp: iso(T0 + 2000) } }]);
     const p = await profile(id);
     expect(p.body.attributes['loyalty']!['tier']).toBe('gold');
     expect(p.body.fieldSources['loyalty.tier']).toMatchObject({ source: 'dataset', datasetName: 'web' });
@@ -105,14 +95,14 @@ describe('real-time profile updates', () => {
 
   it('a merged-away customerId updates the survivor, and overrides follow a merge', async () => {
     clock.set(T0);
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { personalEmail: { address: 'rtm@example.com' } } }]);
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { mobilePhone: { number: '+14155550177' } } }]);
-    const a = String((await profileByIdentity(ts.api, 'email:rtm@example.com')).body.customerId);
-    const b = String((await profileByIdentity(ts.api, 'phone:+14155550177')).body.customerId);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { personalEmail: { address: 'rtm@example.com' } } }]);
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { mobilePhone: { number: '+14155550177' } } }]);
+    const a = String((await profileByIdentity(ctx.ts.api, 'email:rtm@example.com')).body.customerId);
+    const b = String((await profileByIdentity(ctx.ts.api, 'phone:+14155550177')).body.customerId);
     const [older, younger] = [a, b].sort();
     // The override is on the profile that will be absorbed; the PATCH races with the merge.
     const racing = patch(younger!, { loyalty: { tier: 'vip' } });
-    const merging = ingestBatch(ts.api, [{ datasetId: ds.crm, record: { crmId: 'RT-M', personalEmail: { address: 'rtm@example.com' }, mobilePhone: { number: '+14155550177' } } }]);
+    const merging = ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.crm, record: { crmId: 'RT-M', personalEmail: { address: 'rtm@example.com' }, mobilePhone: { number: '+14155550177' } } }]);
     expect((await racing).status).toBe(204);
     await merging;
     const p = await profile(older!);
@@ -149,8 +139,8 @@ describe('real-time activities', () => {
     SemanticData: { duration: 300 },
     ...extra,
   });
-  const post = (body: unknown, query = '') => ts.api('POST', `/api/instances/default/data/UnifiedActivity${query}`, { body });
-  const timeline = (id: string) => ts.api('GET', `/api/instances/default/profiles/${id}/timeline`);
+  const post = (body: unknown, query = '') => ctx.ts.api('POST', `/api/instances/default/data/UnifiedActivity${query}`, { body });
+  const timeline = (id: string) => ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline`);
 
   it('adds a UnifiedActivity at once (201), again with the same body (200), differently (409)', async () => {
     clock.set(T0);
@@ -192,15 +182,15 @@ describe('real-time activities', () => {
   it('takes an activity in a dataset\'s source format, tied to the profile by its identities', async () => {
     clock.set(T0);
     const id = await newPerson('RA-5');
-    const res = await ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-1', timestamp: iso(T0 - 5000), eventType: 'order', identityMap: { crmId: [{ id: 'RA-5' }] } } });
+    const res = await ctx.ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-1', timestamp: iso(T0 - 5000), eventType: 'order', identityMap: { crmId: [{ id: 'RA-5' }] } } });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ activityId: 'src-1', customerId: id, type: 'order', validUntil: iso(T0 + 30 * DAY) });
-    const nobody = await ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-2', timestamp: iso(T0), identityMap: { crmId: [{ id: 'NOBODY' }] } } });
+    const nobody = await ctx.ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-2', timestamp: iso(T0), identityMap: { crmId: [{ id: 'NOBODY' }] } } });
     expect(nobody.status).toBe(404);
-    expect((await profileByIdentity(ts.api, 'crmId:NOBODY')).status).toBe(404);
-    const invalidBody = await ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-3', identityMap: { crmId: [{ id: 'RA-5' }] } } });
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:NOBODY')).status).toBe(404);
+    const invalidBody = await ctx.ts.api('POST', '/api/instances/default/data/events', { body: { _id: 'src-3', identityMap: { crmId: [{ id: 'RA-5' }] } } });
     expect(invalidBody.status).toBe(400);
-    const profileDataset = await ts.api('POST', '/api/instances/default/data/crm', { body: { crmId: 'RA-5' } });
+    const profileDataset = await ctx.ts.api('POST', '/api/instances/default/data/crm', { body: { crmId: 'RA-5' } });
     expect(profileDataset.status).toBe(400);
     expect(profileDataset.body.code).toBe('not_an_activity_dataset');
   });
@@ -214,7 +204,7 @@ describe('real-time activities', () => {
     await post(activity(id, 'A-7'), `?validUntil=${iso(T0 + 3 * HOUR)}`);
     clock.set(T0 + 2 * HOUR);
     const before = { p: (await profile(id)).body, t: (await timeline(id)).body };
-    const swept = await ts.server.tessera.sweep();
+    const swept = await ctx.ts.server.tessera.sweep();
     expect(swept.overrides).toBeGreaterThanOrEqual(1);
     expect(swept.activities).toBeGreaterThanOrEqual(1);
     const after = { p: (await profile(id)).body, t: (await timeline(id)).body };
@@ -226,26 +216,26 @@ describe('real-time activities', () => {
 
 describe('entity metadata and key ring', () => {
   it('describes UnifiedActivity, Customer and a dataset with an example document', async () => {
-    const ua = await ts.api('GET', '/api/instances/default/manage/entities/UnifiedActivity');
+    const ua = await ctx.ts.api('GET', '/api/instances/default/manage/entities/UnifiedActivity');
     expect(ua.status).toBe(200);
     const fields = ua.body.fields as unknown as Array<{ name: string; type: string; required: boolean }>;
     expect(fields.find((f) => f.name === 'ActivityTime')).toEqual({ name: 'ActivityTime', type: 'string', required: true, format: 'date-time' });
     expect(fields.find((f) => f.name === 'Title')).toMatchObject({ type: 'string', required: false });
     expect(ua.body.example!['ActivityTime']).toBe('2026-01-01T00:00:00.000Z');
-    const customer = await ts.api('GET', '/api/instances/default/manage/entities/Customer');
+    const customer = await ctx.ts.api('GET', '/api/instances/default/manage/entities/Customer');
     const cf = (customer.body.fields as unknown as Array<{ name: string; type: string }>).map((f) => `${f.name}:${f.type}`);
     expect(cf).toContain('customerId:string');
     expect(cf).toContain('loyalty.points:number');
-    const events = await ts.api('GET', '/api/instances/default/manage/entities/events');
+    const events = await ctx.ts.api('GET', '/api/instances/default/manage/entities/events');
     expect(events.body.class).toBe('activity');
-    expect((await ts.api('GET', '/api/instances/default/manage/entities/nope')).status).toBe(404);
+    expect((await ctx.ts.api('GET', '/api/instances/default/manage/entities/nope')).status).toBe(404);
   });
 
   it('finds a profile by a source record key and lists its key ring', async () => {
     clock.set(T0);
     const id = await newPerson('KR-1');
-    await ingestBatch(ts.api, [{ datasetId: ds.web, record: { crmId: 'KR-1', personalEmail: { address: 'kr1@example.com' } } }]);
-    const ring = await ts.api('GET', '/api/instances/default/profile/keyring?dataSourceName=crm&key=KR-1');
+    await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'KR-1', personalEmail: { address: 'kr1@example.com' } } }]);
+    const ring = await ctx.ts.api('GET', '/api/instances/default/profile/keyring?dataSourceName=crm&key=KR-1');
     expect(ring.status).toBe(200);
     expect(ring.body.customerId).toBe(id);
     expect(ring.body.keyRing).toEqual([
@@ -254,6 +244,6 @@ describe('entity metadata and key ring', () => {
       { kind: 'sourceKey', dataSourceName: 'crm', key: 'crmId:KR-1' },
       { kind: 'sourceKey', dataSourceName: 'web', key: 'crmId:KR-1' },
     ]);
-    expect((await ts.api('GET', '/api/instances/default/profile/keyring?entityName=crm&key=nope')).status).toBe(404);
+    expect((await ctx.ts.api('GET', '/api/instances/default/profile/keyring?entityName=crm&key=nope')).status).toBe(404);
   });
 });

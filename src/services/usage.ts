@@ -97,14 +97,7 @@ export class UsageService {
   }
 }
 
-interface Agg {
-  count: number;
-  records: number;
-  bytesIn: number;
-  bytesOut: number;
-  latencyMsSum: number;
-  histogram: number[];
-}
+type Agg = Pick<UsageRow, 'count' | 'records' | 'bytesIn' | 'bytesOut' | 'latencyMsSum' | 'histogram'>;
 
 const newAgg = (): Agg => ({ count: 0, records: 0, bytesIn: 0, bytesOut: 0, latencyMsSum: 0, histogram: emptyHistogram() });
 

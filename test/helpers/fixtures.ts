@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { startTestServer, type Api, type TestServer } from './server.js';
+import type { Clock } from '../../src/domain/clock.js';
 
 /** A profile schema in XDM's API form with the usual person fields and identity fields. */
 export const PERSON_SCHEMA = {
@@ -73,12 +74,18 @@ export const ingestBatch = (api: Api, messages: unknown[], instance = 'default')
 export const profileByIdentity = (api: Api, identity: string, instance = 'default') =>
   api('GET', `/api/instances/${instance}/profiles?identity=${encodeURIComponent(identity)}`);
 
-/** Registers a server with the people datasets for the whole test file. */
-export function usePeopleServer(): { ts: TestServer; ds: Setup } {
+/**
+ * Registers a server with the people datasets for the whole test file. With a clock that only
+ * moves when told to, rate limits would never refill, so they are lifted.
+ */
+export function usePeopleServer(clock?: Clock): { ts: TestServer; ds: Setup } {
   const ctx = {} as { ts: TestServer; ds: Setup };
   beforeAll(async () => {
-    ctx.ts = await startTestServer();
+    ctx.ts = await startTestServer(clock ? { clock } : {});
     ctx.ds = await setupPeople(ctx.ts.api);
+    if (clock) {
+      await ctx.ts.api('PATCH', '/api/instances/default/manage/settings', { body: { rateLimits: { requestsPerSecond: 1e9, messagesPerSecond: 1e9, syncValidationPerMinute: 1e9 } } });
+    }
   });
   afterAll(async () => ctx.ts.close());
   return ctx;
