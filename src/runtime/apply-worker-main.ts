@@ -42,17 +42,17 @@ port.on('message', (m: ToApplyWorker) => {
     );
   } else if (m.type === 'sweep') {
     writer.transaction(async (tx) => tx.sweepExpired(m.now)).then(
-      (r) => send({ type: 'swept', id: m.id, ...r }),
+      (r) => send({ type: 'done', id: m.id, result: r }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'reset') {
     writer.transaction(async (tx) => tx.resetDerived(m.instanceId)).then(
-      () => send({ type: 'swept', id: m.id, overrides: 0, activities: 0 }),
+      () => send({ type: 'done', id: m.id, result: {} }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'compact') {
     compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks(), retention }, m.today).then(
-      (n) => send({ type: 'swept', id: m.id, overrides: n, activities: 0 }),
+      (n) => send({ type: 'done', id: m.id, result: { compacted: n } }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'close') {

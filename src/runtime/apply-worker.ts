@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker } from '../pipelines/apply/apply-protocol.js';
+import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
 
 /** Starts the worker on the compiled entry, or on the TypeScript source through tsx when run from source (tests). */
@@ -13,11 +13,11 @@ function spawnWorker(data: ApplyWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData: data });
 }
 
-/** The main thread's handle on the apply worker: applyBatch as a promise, in order. */
+/** The main thread's handle on the writer thread: group commits and upkeep tasks as promises, in order. */
 export class ApplyWorker {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (r: ApplyOutcome[][]) => void; reject: (e: Error) => void }>();
-  private readonly sweeps = new Map<number, (r: { overrides: number; activities: number }) => void>();
+  /** Requests waiting for their answer: commits (outcomes) and upkeep tasks (their result). */
+  private readonly pending = new Map<number, { resolve: (r: ApplyOutcome[][] | UpkeepResult) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private readonly ready: Promise<void>;
   private closed?: Promise<void>;
@@ -34,11 +34,8 @@ export class ApplyWorker {
     this.worker.on('message', (m: FromApplyWorker) => {
       if (m.type === 'ready') onReady();
       else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(m.results));
+      else if (m.type === 'done') this.settle(m.id, (p) => p.resolve(m.result));
       else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(new Error(m.message)));
-      else if (m.type === 'swept') {
-        this.sweeps.get(m.id)?.({ overrides: m.overrides, activities: m.activities });
-        this.sweeps.delete(m.id);
-      }
     });
     const fail = (err: Error): void => {
       this.failure = err;
@@ -52,7 +49,7 @@ export class ApplyWorker {
     });
   }
 
-  private settle(id: number, fn: (p: { resolve: (r: ApplyOutcome[][]) => void; reject: (e: Error) => void }) => void): void {
+  private settle(id: number, fn: (p: { resolve: (r: ApplyOutcome[][] | UpkeepResult) => void; reject: (e: Error) => void }) => void): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
@@ -71,36 +68,34 @@ export class ApplyWorker {
     if (this.failure) throw this.failure;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: (r) => resolve(r as ApplyOutcome[][]), reject });
       this.post({ type: 'commit', id, works: [...works], now });
     });
   };
 
-  /** Deletes what expired before `now` (expiry is also enforced at read time, so this only reclaims space). */
-  sweep(now: number): Promise<{ overrides: number; activities: number }> {
+  private upkeep(message: (id: number) => ToApplyWorker): Promise<UpkeepResult> {
+    if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.sweeps.set(id, resolve);
-      this.post({ type: 'sweep', id, now });
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: (r) => resolve(r as UpkeepResult), reject });
+      this.post(message(id));
     });
+  }
+
+  /** Deletes what expired before `now` (expiry is also enforced at read time, so this only reclaims space). */
+  async sweep(now: number): Promise<{ overrides: number; activities: number }> {
+    const r = await this.upkeep((id) => ({ type: 'sweep', id, now }));
+    return { overrides: r.overrides ?? 0, activities: r.activities ?? 0 };
   }
 
   /** Empties the tables derived from the lake for an instance (before a rebuild). */
-  resetDerived(instanceId: string): Promise<void> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.sweeps.set(id, () => resolve());
-      this.post({ type: 'reset', id, instanceId });
-    });
+  async resetDerived(instanceId: string): Promise<void> {
+    await this.upkeep((id) => ({ type: 'reset', id, instanceId }));
   }
 
   /** Rewrites closed, fully applied lake segments as Parquet; resolves with how many. */
-  compactLake(today: string): Promise<number> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.sweeps.set(id, (r) => resolve(r.overrides));
-      this.post({ type: 'compact', id, today });
-    });
+  async compactLake(today: string): Promise<number> {
+    return (await this.upkeep((id) => ({ type: 'compact', id, today }))).compacted ?? 0;
   }
 
   invalidate(instanceId: string): void {

@@ -12,9 +12,16 @@ export type ToApplyWorker =
 export type FromApplyWorker =
   | { type: 'ready' }
   | { type: 'applied'; id: number; results: ApplyOutcome[][] }
+  | { type: 'done'; id: number; result: UpkeepResult }
   | { type: 'failed'; id: number; message: string }
-  | { type: 'swept'; id: number; overrides: number; activities: number }
   | { type: 'closed' };
+
+/** What an upkeep task (sweep, reset, compaction) answers. */
+export interface UpkeepResult {
+  overrides?: number;
+  activities?: number;
+  compacted?: number;
+}
 
 export interface ApplyWorkerData {
   dbFile: string;
