@@ -40,3 +40,12 @@ describe('OpenAPI document and metrics', () => {
     expect(await (await fetch(`${ctx.ts.url}/metrics`)).text()).toMatch(/tessera_identity_warnings_total 1/);
   });
 });
+
+describe('health', () => {
+  it('is live and ready while the store and the writer thread run', async () => {
+    expect(await (await fetch(`${ctx.ts.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${ctx.ts.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', queueDepth: 0 });
+  });
+});

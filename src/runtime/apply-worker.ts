@@ -60,6 +60,11 @@ export class ApplyWorker {
     this.worker.postMessage(m);
   }
 
+  /** Undefined while the writer thread runs; the error that stopped it otherwise. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
   started(): Promise<void> {
     return this.ready;
   }

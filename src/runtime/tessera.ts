@@ -49,6 +49,8 @@ export interface Tessera {
   instances: InstanceService;
   admin: CatalogAdmin;
   profiles: ProfileService;
+  /** Null while the writer thread runs; why it stopped otherwise (readiness). */
+  writerError(): string | null;
   /** Applies what the lake holds beyond the last applied point (after a crash). */
   recover(): Promise<number>;
   /** Recomputes every derived table of an instance (or of all) from the lake; returns the records applied. */
@@ -112,6 +114,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     instances: new InstanceService(control, keys, clock),
     admin,
     profiles: new ProfileService(reader, catalog, clock),
+    writerError: () => worker.error?.message ?? null,
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),
     compactLake: () => worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)),

@@ -7,9 +7,11 @@ export const healthRoutes: FastifyPluginAsync<{ t: Tessera }> = async (app, { t 
   app.get('/readyz', async (_req, reply) => {
     try {
       await t.control.listInstances();
-      return { status: 'ready', queueDepth: t.committer.depth };
     } catch {
-      return reply.status(503).send({ status: 'unavailable' });
+      return reply.status(503).send({ status: 'unavailable', reason: 'the state store does not answer' });
     }
+    const writer = t.writerError();
+    if (writer !== null) return reply.status(503).send({ status: 'unavailable', reason: `the writer thread stopped: ${writer}` });
+    return { status: 'ready', queueDepth: t.committer.depth };
   });
 };
