@@ -18,3 +18,10 @@ export class ManualClock implements Clock {
     this.current += ms;
   }
 }
+
+/** A time in milliseconds as RFC 3339 text (UTC), as the API shows times. */
+export function iso(ms: number): string;
+export function iso(ms: number | null): string | null;
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -112,10 +112,9 @@ export class CatalogAdmin {
   }
 
   async createDataset(instanceId: string, input: DatasetInput): Promise<DatasetDef> {
-    await this.getSchema(instanceId, input.schemaId).catch(() => {
+    const schema = await this.getSchema(instanceId, input.schemaId).catch(() => {
       throw invalid('schema_not_found', `schemaId ${input.schemaId} does not name a schema of this instance`);
     });
-    const schema = await this.getSchema(instanceId, input.schemaId);
     const dataset: DatasetDef = {
       instanceId,
       id: newId(),

@@ -1,4 +1,4 @@
-import type { Clock } from '../domain/clock.js';
+import { iso, type Clock } from '../domain/clock.js';
 import { invalid, notFound } from '../domain/errors.js';
 import type { JsonObject, JsonValue } from '../domain/json-path.js';
 import { applyOverrides, type Override } from '../domain/profile/overrides.js';
@@ -37,7 +37,6 @@ export interface TimelineItem {
   record: JsonObject;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 export const toTimelineItem = (a: ActivityRow): TimelineItem => ({
   activityId: a.activityId,

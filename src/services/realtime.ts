@@ -74,7 +74,7 @@ export class RealtimeService {
 
   /** Checks each field against the instance's profile schemas: it must be declared, and its value must fit. */
   validateFields(catalog: InstanceCatalog, fields: JsonObject): Map<string, JsonValue> {
-    const profileSchemas = [...catalog.schemasById.values()].filter((s) => s.class === 'profile');
+    const profileSchemas = catalog.profileSchemas;
     const leaves = overrideLeaves(catalog, fields);
     if (leaves.size === 0) throw invalid('no_fields', 'send a JSON object with at least one field to update');
     const problems: Array<{ path: string; keyword: string; message: string }> = [];

@@ -4,7 +4,7 @@ import { newId, newSecret } from '../domain/ids.js';
 import { isObject, type JsonObject, type JsonValue } from '../domain/json-path.js';
 import type { Catalog } from '../pipelines/ingest/catalog.js';
 import type { IngestService } from '../pipelines/ingest/ingest-service.js';
-import { convertSegment, SEGMENT_TYPES, type SegmentType } from '../pipelines/ingest/segment-message.js';
+import { convertSegment, SEGMENT_TYPES, str, type SegmentType } from '../pipelines/ingest/segment-message.js';
 import type { SqliteWriteKeyStore, WriteKey } from '../storage/sqlite/write-key-store.js';
 import type { CatalogAdmin } from './catalog-admin.js';
 import { hashKey } from './keys.js';
@@ -107,5 +107,3 @@ export class TrackingService {
     });
   }
 }
-
-const str = (v: JsonValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);

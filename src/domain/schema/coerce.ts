@@ -1,4 +1,4 @@
-import { isObject, type JsonObject, type JsonValue } from '../json-path.js';
+import { setFlatPath, type JsonObject, type JsonValue } from '../json-path.js';
 import { subschemaAt } from './describe.js';
 
 export interface CellError {
@@ -19,17 +19,6 @@ export function parseDate(text: string): string | null {
   const max = mo === 2 && isLeapYear(y) ? 29 : DAYS[mo - 1]!;
   if (d > max) return null;
   return `${m[1]}-${m[2]}-${m[3]}`;
-}
-
-function setDotted(obj: JsonObject, path: string, value: JsonValue): void {
-  const parts = path.split('.');
-  let cur = obj;
-  for (const part of parts.slice(0, -1)) {
-    const next = cur[part];
-    if (isObject(next)) cur = next;
-    else cur = cur[part] = {};
-  }
-  cur[parts[parts.length - 1]!] = value;
 }
 
 /** One text cell as the schema's type says; an empty cell is missing (left out). */
@@ -68,7 +57,7 @@ export function coerceRow(schema: JsonObject, row: Record<string, string>, mappi
     const field = mapping[column] ?? column;
     const { value, error } = coerceCell(schema, field, text);
     if (error) errors.push({ field, value: text, message: `${field}: ${error}` });
-    else if (value !== undefined) setDotted(record, field, value);
+    else if (value !== undefined) setFlatPath(record, field, value);
   }
   return { record, errors };
 }

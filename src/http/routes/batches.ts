@@ -1,11 +1,11 @@
 import { Type } from 'typebox';
+import { iso } from '../../domain/clock.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Readable } from 'node:stream';
 import type { Batch } from '../../ports/batch-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export const batchView = (b: Batch) => ({
   id: b.id,

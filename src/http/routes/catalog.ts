@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { iso } from '../../domain/clock.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DatasetDef, SchemaDef } from '../../domain/schema/model.js';
 import type { JsonObject } from '../../domain/json-path.js';
@@ -6,7 +7,6 @@ import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
 import { CreateDatasetBody, CreateSchemaBody, NamespaceBody, SettingsPatch, UpdateDatasetBody } from '../schemas/manage.js';
 
-const iso = (ms: number): string => new Date(ms).toISOString();
 
 const schemaView = (s: SchemaDef) => ({
   id: s.id,

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { iso } from '../../domain/clock.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiKeyRecord } from '../../ports/control-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
@@ -11,9 +12,9 @@ export const keyView = (k: ApiKeyRecord) => ({
   id: k.id,
   name: k.name,
   role: k.role,
-  createdAt: new Date(k.createdAt).toISOString(),
-  rotatedAt: k.rotatedAt === null ? null : new Date(k.rotatedAt).toISOString(),
-  revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+  createdAt: iso(k.createdAt),
+  rotatedAt: iso(k.rotatedAt),
+  revokedAt: iso(k.revokedAt),
   secondaryActive: k.hasSecondary,
 });
 

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { iso } from '../../domain/clock.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { gunzipSync } from 'node:zlib';
 import { TesseraError } from '../../domain/errors.js';
@@ -15,8 +16,8 @@ const writeKeyView = (k: WriteKey) => ({
   name: k.name,
   profileDatasetId: k.profileDatasetId,
   eventDatasetId: k.eventDatasetId,
-  createdAt: new Date(k.createdAt).toISOString(),
-  revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+  createdAt: iso(k.createdAt),
+  revokedAt: iso(k.revokedAt),
 });
 
 /** Write keys for the tracking API, per instance (contributor). */

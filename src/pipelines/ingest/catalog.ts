@@ -73,6 +73,18 @@ export class InstanceCatalog {
     }
   }
 
+  private profileSchemaList?: SchemaDef[];
+  private profileGroups?: ReadonlySet<string>;
+
+  /** The profile schemas, and the field groups they declare (for real-time updates). */
+  get profileSchemas(): SchemaDef[] {
+    return (this.profileSchemaList ??= [...this.schemasById.values()].filter((s) => s.class === 'profile'));
+  }
+
+  get profileFieldGroups(): ReadonlySet<string> {
+    return (this.profileGroups ??= new Set(this.profileSchemas.flatMap((s) => s.fieldGroups)));
+  }
+
   get settings(): InstanceSettings {
     return this.instance.settings;
   }

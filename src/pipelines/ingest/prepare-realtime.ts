@@ -7,10 +7,11 @@ import type { PreparedRecord, Receipt } from '../records.js';
 /** The dataset id under which UnifiedActivity records are kept (in the lake and the timeline). */
 export const UNIFIED_ACTIVITY = 'UnifiedActivity';
 
+const NOT_FIELDS: ReadonlySet<string> = new Set(['identityMap']);
+
 /** The fields of a real-time profile update as leaf paths (field groups kept whole). */
 export function overrideLeaves(catalog: InstanceCatalog, body: JsonObject): Map<string, JsonValue> {
-  const atomic = new Set([...catalog.schemasById.values()].filter((s) => s.class === 'profile').flatMap((s) => s.fieldGroups));
-  return flattenLeaves(stripXdmPrefixes(body) as JsonObject, atomic, new Set(['identityMap']));
+  return flattenLeaves(stripXdmPrefixes(body) as JsonObject, catalog.profileFieldGroups, NOT_FIELDS);
 }
 
 /** A real-time profile update as a record for the writer (and the lake). */

@@ -10,7 +10,8 @@ export interface Converted {
   record: JsonObject;
 }
 
-const str = (v: JsonValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+/** A non-empty string or a number as text; undefined otherwise. */
+export const str = (v: JsonValue | undefined): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
 
 /**
  * Segment corrects the client's clock: timestamp = receivedAt − (sentAt − timestamp). Without

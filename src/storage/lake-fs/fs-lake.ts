@@ -164,7 +164,7 @@ export class FsLake implements Lake {
    */
   async compact(segment: string): Promise<{ segment: string; rows: number }> {
     if (!segment.endsWith('.ndjson')) throw new Error(`${segment} is not an NDJSON segment`);
-    if ([...this.open.values()].some((o) => o.relPath === segment)) throw new Error(`${segment} is still being written`);
+    if (this.isOpen(segment)) throw new Error(`${segment} is still being written`);
     const entries: LakeEntry[] = [];
     for await (const { entry } of this.read(segment, 0)) entries.push(entry);
     const col = <T>(f: (e: LakeEntry) => T): T[] => entries.map(f);

@@ -40,6 +40,8 @@ const toActivity = (r: ActivityDbRow): ActivityRow => ({
 /** Reads on their own connection, so that they never wait for the writer (WAL). */
 export class SqliteProfileReader implements ProfileReader {
   private readonly s: Record<string, Database.Statement>;
+  /** Timeline queries differ only by which filters they use: each shape is prepared once. */
+  private readonly timelineStatements = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string): Database.Statement => db.prepare(sql);
@@ -171,7 +173,9 @@ export class SqliteProfileReader implements ProfileReader {
     const dir = desc ? 'DESC' : 'ASC';
     const sql = `SELECT * FROM activities WHERE ${where.join(' AND ')} ORDER BY ts ${dir}, activity_id ${dir} LIMIT ?`;
     params.push(q.limit);
-    return (this.db.prepare(sql).all(...params) as ActivityDbRow[]).map(toActivity);
+    let stmt = this.timelineStatements.get(sql);
+    if (!stmt) this.timelineStatements.set(sql, (stmt = this.db.prepare(sql)));
+    return (stmt.all(...params) as ActivityDbRow[]).map(toActivity);
   }
 
   async merges(instanceId: string, customerId: string): Promise<MergeRow[]> {
