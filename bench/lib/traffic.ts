@@ -15,16 +15,8 @@ const CITIES = ['Sydney', 'Leeds', 'Austin', 'Lyon', 'Porto', 'Osaka', 'Graz', '
 /** Every person's email, so that readers can pick any person. */
 export const emailOf = (p: number): string => `${FIRST[p % FIRST.length]!}.${LAST[(p * 7) % LAST.length]!}.${p}@example.com`.toLowerCase();
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../../src/domain/unify/unify.js';
+export { rng };
 
 export interface TrafficOptions {
   people: number;

@@ -1,0 +1,3 @@
+export async function runGenerated(count: number, log: (msg: string) => void): Promise<void> {
+  log(`generate ${count}: not yet`);
+}
