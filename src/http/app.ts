@@ -18,6 +18,7 @@ import { keyringRoutes, profileRoutes } from './routes/profiles.js';
 import { realtimeRoutes } from './routes/realtime.js';
 import { entityRoutes } from './routes/entities.js';
 import { batchRoutes } from './routes/batches.js';
+import { refreshRoutes } from './routes/refresh.js';
 import { trackingRoutes, writeKeyRoutes } from './routes/tracking.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -100,6 +101,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   await app.register(entityRoutes, { t });
   await app.register(keyringRoutes, { t });
   await app.register(batchRoutes, { t });
+  await app.register(refreshRoutes, { t });
   await app.register(writeKeyRoutes, { t });
   await app.register(trackingRoutes, { t });
   return app;

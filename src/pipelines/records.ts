@@ -15,8 +15,8 @@ export interface Receipt {
 
 /** A record that passed validation and is ready to be made durable and applied. */
 export interface PreparedRecord {
-  /** `override`: real-time field values (recordJson is `{path: value}`) for `target`. */
-  kind: 'profile' | 'activity' | 'override';
+  /** `override`: real-time field values (recordJson is `{path: value}`) for `target`. `delete`: removes the source record `recordKey`. */
+  kind: 'profile' | 'activity' | 'override' | 'delete';
   instanceId: string;
   datasetId: string;
   recordId: string;
@@ -66,6 +66,22 @@ export const toLakeLine = (r: PreparedRecord): LakeLine => ({
   caller: r.receipt.caller,
   ...(r.validUntil !== null ? { validUntil: r.validUntil } : {}),
   ...(r.target !== undefined ? { target: r.target } : {}),
-  ...(r.kind === 'override' ? { operation: 'patch' as const } : {}),
+  ...(r.kind === 'override' ? { operation: 'patch' as const } : r.kind === 'delete' ? { operation: 'delete' as const } : {}),
   recordJson: r.rawJson,
+});
+
+/** The deletion of a source record: kept in the lake like any change, so replay and rebuild repeat it. */
+export const deleteRecord = (i: { instanceId: string; datasetId: string; recordId: string; recordKey: string; receipt: Receipt }): PreparedRecord => ({
+  kind: 'delete',
+  instanceId: i.instanceId,
+  datasetId: i.datasetId,
+  recordId: i.recordId,
+  rawJson: JSON.stringify({ recordKey: i.recordKey }),
+  recordJson: JSON.stringify({ recordKey: i.recordKey }),
+  identities: [],
+  recordKey: i.recordKey,
+  timestamp: i.receipt.receivedAt,
+  activityType: null,
+  validUntil: null,
+  receipt: i.receipt,
 });

@@ -1,5 +1,6 @@
 import type { Namespace } from '../domain/identity/namespaces.js';
 import type { DatasetDef, InstanceSettings, SchemaDef } from '../domain/schema/model.js';
+import type { UnificationConfig } from '../domain/unify/config.js';
 
 export type Role = 'admin' | 'contributor' | 'viewer';
 
@@ -51,4 +52,7 @@ export interface ControlStore {
   createDataset(dataset: DatasetDef): Promise<void>;
   updateDataset(dataset: DatasetDef): Promise<void>;
   listDatasets(instanceId: string): Promise<DatasetDef[]>;
+
+  getUnificationConfig(instanceId: string): Promise<UnificationConfig | undefined>;
+  putUnificationConfig(instanceId: string, config: UnificationConfig, at: number): Promise<void>;
 }

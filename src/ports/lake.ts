@@ -13,8 +13,8 @@ export interface LakeEntry {
   validUntil?: number;
   /** Real-time changes: the customerId they were addressed to. */
   target?: string;
-  /** `patch`: a real-time profile update (the record is the fields sent). */
-  operation?: 'patch';
+  /** `patch`: a real-time profile update (the record is the fields sent). `delete`: a source record removed (the record is `{recordKey}`). */
+  operation?: 'patch' | 'delete';
   /** Commit order: increasing across all segments, stamped by the writer. */
   seq?: number;
   record: JsonValue;

@@ -80,12 +80,41 @@ export interface ProfileBundle {
   overrides: OverrideRow[];
   identities: Array<{ namespace: string; value: string; firstSeen: number }>;
   previousIds: string[];
+  /** Attributes the last refresh derived (enrichment), if any. */
+  enrichment: JsonObject | null;
 }
 
 export interface ProfileRow {
   customerId: string;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A fragment as the refresh reads it. */
+export interface FragmentScanRow {
+  datasetId: string;
+  recordKey: string;
+  customerId: string;
+  timestamp: number;
+  recordJson: string;
+  /** A duplicate the last refresh did not pick as its dataset's winner. */
+  dedupLoser: boolean;
+}
+
+/** What a refresh run publishes, in one transaction (readers see all of it or none). */
+export interface RefreshPublication {
+  runId: string;
+  at: number;
+  /** New customerIds (clusters that kept none). */
+  created: string[];
+  /** Previous ids no cluster kept: everything of theirs moves to the survivor, and they keep resolving. */
+  absorbed: Array<{ absorbedId: string; survivorId: string }>;
+  /** Fragments whose profile or duplicate status changed. */
+  fragments: Array<{ datasetId: string; recordKey: string; customerId: string; dedupLoser: boolean }>;
+  /** Identities whose profile changed. */
+  identities: Array<{ namespace: string; value: string; customerId: string }>;
+  /** Every profile's enrichment attributes (replaces the previous run's). */
+  enrichments: Array<{ customerId: string; attributesJson: string }>;
 }
 
 /** One write transaction over profile state. Every method acts inside it. */
@@ -116,6 +145,11 @@ export interface ProfileTx {
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
+  /** A page of an instance's fragments in key order, after `after`. */
+  scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Awaitable<FragmentScanRow[]>;
+  /** Deletes one source record's fragment; false when there was none. */
+  deleteFragment(instanceId: string, datasetId: string, recordKey: string): Awaitable<boolean>;
+  publishRefresh(instanceId: string, publication: RefreshPublication): Awaitable<void>;
 }
 
 export interface TimelineQuery {

@@ -9,6 +9,9 @@ import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileWriter } from '../storage/sqlite/profile-writer.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { compactLake } from '../pipelines/apply/compact-lake.js';
+import { runRefresh } from '../pipelines/refresh/run-refresh.js';
+import { newId } from '../domain/ids.js';
+import { TesseraError } from '../domain/errors.js';
 
 /**
  * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
@@ -54,6 +57,12 @@ port.on('message', (m: ToApplyWorker) => {
     compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks(), retention }, m.today).then(
       (n) => send({ type: 'done', id: m.id, result: { compacted: n } }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+    );
+  } else if (m.type === 'refresh') {
+    const deps = { writer, catalog, now: () => m.now, newId };
+    runRefresh(deps, m.instanceId, m.runId, m.config, (stage) => send({ type: 'progress', id: m.id, stage })).then(
+      (refresh) => send({ type: 'done', id: m.id, result: { refresh } }),
+      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err), ...(err instanceof TesseraError ? { code: err.code } : {}) }),
     );
   } else if (m.type === 'close') {
     void Promise.all([writer.close(), lake.close()]).then(() => {

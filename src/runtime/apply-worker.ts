@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
+import type { UnificationConfig } from '../domain/unify/config.js';
+import type { RefreshResult } from '../pipelines/refresh/run-refresh.js';
 
 /** Starts the worker on the compiled entry, or on the TypeScript source through tsx when run from source (tests). */
 function spawnWorker(data: ApplyWorkerData): Worker {
@@ -19,6 +21,8 @@ export class ApplyWorker {
   /** Requests waiting for their answer: commits (outcomes) and upkeep tasks (their result). */
   private readonly pending = new Map<number, { resolve: (r: ApplyOutcome[][] | UpkeepResult) => void; reject: (e: Error) => void }>();
   private nextId = 1;
+  /** Progress listeners of long upkeep tasks (refresh runs), by request id. */
+  private readonly progress = new Map<number, (stage: string) => void>();
   private readonly ready: Promise<void>;
   private closed?: Promise<void>;
   private failure: Error | undefined;
@@ -35,7 +39,8 @@ export class ApplyWorker {
       if (m.type === 'ready') onReady();
       else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(m.results));
       else if (m.type === 'done') this.settle(m.id, (p) => p.resolve(m.result));
-      else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(new Error(m.message)));
+      else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {})));
+      else if (m.type === 'progress') this.progress.get(m.id)?.(m.stage);
     });
     const fail = (err: Error): void => {
       this.failure = err;
@@ -101,6 +106,21 @@ export class ApplyWorker {
   /** Rewrites closed, fully applied lake segments as Parquet; resolves with how many. */
   async compactLake(today: string): Promise<number> {
     return (await this.upkeep((id) => ({ type: 'compact', id, today }))).compacted ?? 0;
+  }
+
+  /** Runs a refresh for an instance on the writer thread (one transaction); `onStage` hears each stage start. */
+  async refresh(instanceId: string, runId: string, config: UnificationConfig, now: number, onStage: (stage: string) => void): Promise<RefreshResult> {
+    let requestId = 0;
+    try {
+      const result = await this.upkeep((id) => {
+        requestId = id;
+        this.progress.set(id, onStage);
+        return { type: 'refresh', id, instanceId, runId, config, now };
+      });
+      return result.refresh!;
+    } finally {
+      this.progress.delete(requestId);
+    }
   }
 
   invalidate(instanceId: string): void {

@@ -24,6 +24,9 @@ import { SqliteBatchStore } from '../storage/sqlite/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
+import { RefreshService } from '../services/refresh.js';
+import { SourceRecordService } from '../services/source-records.js';
+import { SqliteRefreshRunStore } from '../storage/sqlite/refresh-run-store.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 10_000;
@@ -63,6 +66,8 @@ export interface Tessera {
   batches: BatchService;
   usage: UsageService;
   tracking: TrackingService;
+  refresh: RefreshService;
+  records: SourceRecordService;
   close(): Promise<void>;
 }
 
@@ -100,6 +105,15 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   usageFlusher.unref();
   const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
   compactor.unref();
+  const profiles = new ProfileService(reader, catalog, clock);
+  const refresh = new RefreshService({
+    control,
+    runs: new SqliteRefreshRunStore(main),
+    catalog,
+    clock,
+    runner: (instanceId, runId, config, now, onStage) => worker.refresh(instanceId, runId, config, now, onStage),
+  });
+  await refresh.start();
   const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
@@ -113,7 +127,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     keys,
     instances: new InstanceService(control, keys, clock),
     admin,
-    profiles: new ProfileService(reader, catalog, clock),
+    profiles,
+    refresh,
+    records: new SourceRecordService({ catalog, profiles, committer, clock }),
     writerError: () => worker.error?.message ?? null,
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),
@@ -134,6 +150,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       clearInterval(usageFlusher);
       await usage.flush();
       await batches.idle();
+      await refresh.close();
       await committer.close();
       await worker.close();
       readerDb.close();

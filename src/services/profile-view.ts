@@ -6,17 +6,8 @@ import type { InstanceCatalog } from '../pipelines/ingest/catalog.js';
 /** The unified view of a profile, merged from its fragments at read time by a merge policy. */
 export function viewOf(catalog: InstanceCatalog, fragments: readonly StoredFragment[], policy: MergePolicyName): ProfileView {
   return mergeFragments(
-    fragments.map((f) => {
-      const dataset = catalog.datasetsById.get(f.datasetId);
-      return {
-        datasetId: f.datasetId,
-        recordKey: f.recordKey,
-        datasetRank: dataset?.precedence ?? Number.MAX_SAFE_INTEGER,
-        timestamp: f.timestamp,
-        attributes: f.record,
-        fieldGroups: (dataset && catalog.schemasById.get(dataset.schemaId)?.fieldGroups) ?? [],
-      };
-    }),
+    fragments.map((f) => catalog.mergeInput(f)),
     policy,
+    catalog.fieldMergePolicies,
   );
 }

@@ -3,7 +3,7 @@ import { invalid, notFound } from '../domain/errors.js';
 import type { JsonObject, JsonValue } from '../domain/json-path.js';
 import { applyOverrides, type Override } from '../domain/profile/overrides.js';
 import { viewOf } from './profile-view.js';
-import type { MergePolicyName } from '../domain/schema/model.js';
+import type { DatasetDef, MergePolicyName } from '../domain/schema/model.js';
 import { normalizeIdentity } from '../domain/identity/normalize.js';
 import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
@@ -21,6 +21,8 @@ export interface ProfileDocument {
   identities: Array<{ namespace: string; value: string; firstSeen: string }>;
   attributes: JsonObject;
   fieldSources: Record<string, FieldSourceDocument>;
+  /** Attributes the last refresh derived by its enrichment steps (email domain, age band…). */
+  enrichment: JsonObject;
   mergePolicy: MergePolicyName;
   createdAt: string;
   updatedAt: string;
@@ -109,6 +111,7 @@ export class ProfileService {
             : { source: 'dataset', datasetId: s.datasetId, datasetName: catalog.datasetsById.get(s.datasetId)?.name ?? null, recordKey: s.recordKey, lastUpdated: iso(s.timestamp) },
         ]),
       ),
+      enrichment: bundle.enrichment ?? {},
       mergePolicy,
       createdAt: iso(row.createdAt),
       updatedAt: iso(updatedAt),
@@ -123,17 +126,9 @@ export class ProfileService {
     if (!datasetName) throw invalid('dataset_required', 'name the dataset with entityName (or dataSourceName)');
     const dataset = catalog.dataset(datasetName);
     if (!dataset) throw notFound('dataset_not_found', `dataset ${datasetName} does not exist`);
-    const schema = catalog.schemaOf(dataset);
-    // The record key is `namespace:value` of the record's primary identity; a bare value is read in
-    // the namespace of the schema's primary identity field.
-    const primary = schema.identities.find((d) => d.primary) ?? schema.identities[0];
-    const candidates = [key, ...(primary && !key.includes(':') ? [`${catalog.namespaces.find(primary.namespace)?.code ?? primary.namespace}:${key}`] : [])];
-    let customerId: string | undefined;
-    for (const k of candidates) {
-      customerId = await this.reader.findByRecordKey(instanceId, dataset.id, k);
-      if (customerId) break;
-    }
-    if (!customerId) throw notFound('profile_not_found', `no record ${key} in dataset ${datasetName}`);
+    const found = await this.findRecord(catalog, dataset, key);
+    if (!found) throw notFound('profile_not_found', `no record ${key} in dataset ${datasetName}`);
+    const { customerId } = found;
     const [identities, fragments] = await Promise.all([this.reader.identities(instanceId, customerId), this.reader.fragments(instanceId, customerId)]);
     return {
       customerId,
@@ -142,6 +137,21 @@ export class ProfileService {
         ...fragments.map((f) => ({ kind: 'sourceKey' as const, dataSourceName: catalog.datasetsById.get(f.datasetId)?.name ?? f.datasetId, key: f.recordKey })),
       ],
     };
+  }
+
+  /**
+   * A source record by key, and its profile. The record key is `namespace:value` of the record's
+   * primary identity; a bare value is read in the namespace of the schema's primary identity field.
+   */
+  async findRecord(catalog: InstanceCatalog, dataset: DatasetDef, key: string): Promise<{ customerId: string; recordKey: string } | undefined> {
+    const schema = catalog.schemaOf(dataset);
+    const primary = schema.identities.find((d) => d.primary) ?? schema.identities[0];
+    const candidates = [key, ...(primary && !key.includes(':') ? [`${catalog.namespaces.find(primary.namespace)?.code ?? primary.namespace}:${key}`] : [])];
+    for (const recordKey of candidates) {
+      const customerId = await this.reader.findByRecordKey(catalog.instance.id, dataset.id, recordKey);
+      if (customerId) return { customerId, recordKey };
+    }
+    return undefined;
   }
 
   async identities(instanceId: string, requestedId: string) {

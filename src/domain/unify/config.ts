@@ -35,7 +35,8 @@ export interface DatasetMatchConfig {
 }
 
 export interface PairMatchConfig {
-  datasets: [string, string];
+  /** The two datasets (names). */
+  datasets: string[];
   rules: MatchRule[];
 }
 
@@ -80,8 +81,8 @@ export interface UnificationConfig {
   blocking?: BlockingKey[];
   probabilistic?: ProbabilisticConfig;
   /** Pairs of record references `dataset/recordKey`. */
-  alwaysMatch?: Array<[string, string]>;
-  neverMatch?: Array<[string, string]>;
+  alwaysMatch?: string[][];
+  neverMatch?: string[][];
   /** Extra nickname → formal name pairs for the nameAlias normalizer. */
   nameAliases?: Record<string, string>;
   /** Merge policy per field or field group (path prefix); unlisted fields use the instance's. */

@@ -24,8 +24,8 @@ export class RuleMatcher {
       if (d.dedupRules?.length) this.add(i, i, d.dedupRules, columns);
     });
     for (const pair of config.pairs ?? []) {
-      const a = index.get(pair.datasets[0]);
-      const b = index.get(pair.datasets[1]);
+      const a = index.get(pair.datasets[0] ?? '');
+      const b = index.get(pair.datasets[1] ?? '');
       if (a === undefined || b === undefined) continue;
       this.add(a, b, pair.rules, columns);
     }

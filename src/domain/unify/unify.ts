@@ -28,6 +28,11 @@ export interface UnifyResult {
 }
 
 export interface UnifyOptions {
+  /**
+   * Namespaces of which a person holds one value (e.g. crmId): records that share an identity are
+   * not linked when that would give one person two values of such a namespace, as in streaming.
+   */
+  uniqueNamespaces?: ReadonlySet<string>;
   /** Keep every scored candidate pair (probabilistic mode; for threshold sweeps). */
   keepScores?: boolean;
   /** Called between stages so a caller can report progress. */
@@ -45,7 +50,7 @@ export const DEFAULT_MAX_BLOCK_SIZE = 2000;
 export function unify(records: readonly MatchRecord[], config: UnificationConfig, ctx: NormalizerContext, options: UnifyOptions = {}): UnifyResult {
   const n = records.length;
   const links = new ConstrainedUnion(n, neverPairs(records, config));
-  const identityLinks = linkSharedIdentities(records, links);
+  const identityLinks = linkSharedIdentities(records, links, options.uniqueNamespaces ?? new Set());
   for (const [a, b] of resolvePairs(records, config, config.alwaysMatch ?? [])) links.union(a, b, true);
 
   const columns = new Columns(records, ctx);
@@ -164,6 +169,9 @@ class ConstrainedUnion {
     this.uf = new UnionFind(n);
     for (const i of never.keys()) this.constrained.set(i, [i]);
   }
+  root(a: number): number {
+    return this.uf.find(a);
+  }
   same(a: number, b: number): boolean {
     return this.uf.find(a) === this.uf.find(b);
   }
@@ -190,27 +198,51 @@ class ConstrainedUnion {
   }
 }
 
-function linkSharedIdentities(records: readonly MatchRecord[], links: ConstrainedUnion): number {
+function linkSharedIdentities(records: readonly MatchRecord[], links: ConstrainedUnion, unique: ReadonlySet<string>): number {
   const owner = new Map<string, number>();
+  // Per set (by root): its values of unique namespaces, only while linking by identities.
+  const held = new Map<number, Map<string, string>>();
+  const uniqueOf = (identity: string): [string, string] | null => {
+    const sep = identity.indexOf(':');
+    return sep > 0 && unique.has(identity.slice(0, sep)) ? [identity.slice(0, sep), identity] : null;
+  };
+  records.forEach((record, i) => {
+    for (const identity of record.identities) {
+      const u = uniqueOf(identity);
+      if (u) held.set(i, new Map([...(held.get(i) ?? []), u]));
+    }
+  });
   let joined = 0;
   records.forEach((record, i) => {
     for (const identity of record.identities) {
       const first = owner.get(identity);
-      if (first === undefined) owner.set(identity, i);
-      else if (links.union(first, i)) joined++;
+      if (first === undefined) {
+        owner.set(identity, i);
+        continue;
+      }
+      const ra = links.root(first);
+      const rb = links.root(i);
+      if (ra === rb) continue;
+      const ha = held.get(ra);
+      const hb = held.get(rb);
+      if (ha && hb && [...hb].some(([ns, v]) => ha.has(ns) && ha.get(ns) !== v)) continue;
+      if (!links.union(ra, rb)) continue;
+      joined++;
+      const root = links.root(ra);
+      if (ha || hb) held.set(root, new Map([...(ha ?? []), ...(hb ?? [])]));
     }
   });
   return joined;
 }
 
 /** `dataset/recordKey` references → record index pairs (unknown references are skipped). */
-function resolvePairs(records: readonly MatchRecord[], config: UnificationConfig, refs: ReadonlyArray<readonly [string, string]>): Array<[number, number]> {
+function resolvePairs(records: readonly MatchRecord[], config: UnificationConfig, refs: ReadonlyArray<readonly string[]>): Array<[number, number]> {
   if (refs.length === 0) return [];
   const index = new Map<string, number>();
   records.forEach((r, i) => index.set(`${config.datasets[r.dataset]!.dataset}/${r.key}`, i));
-  return refs.flatMap(([a, b]) => {
-    const ia = index.get(a);
-    const ib = index.get(b);
+  return refs.flatMap((pair) => {
+    const ia = index.get(pair[0] ?? '');
+    const ib = index.get(pair[1] ?? '');
     return ia === undefined || ib === undefined ? [] : [[ia, ib] as [number, number]];
   });
 }

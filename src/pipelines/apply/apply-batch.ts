@@ -48,6 +48,10 @@ async function applyRealtime(tx: ProfileTx, r: PreparedRecord): Promise<ApplyOut
 
 /** Applies one record: identities, then its fragment or activity. */
 async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<ApplyOutcome> {
+  if (r.kind === 'delete') {
+    const deleted = await tx.deleteFragment(r.instanceId, r.datasetId, r.recordKey);
+    return { status: deleted ? 'applied' : 'not_found', customerId: null, merged: [] };
+  }
   if (r.target !== undefined) return applyRealtime(tx, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
   if (!dataset) return { status: 'failed', customerId: null, merged: [] };

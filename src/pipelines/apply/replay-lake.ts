@@ -3,7 +3,7 @@ import type { ProfileReader } from '../../ports/profile-store.js';
 import type { Committer } from './committer.js';
 import type { Catalog } from '../ingest/catalog.js';
 import { prepareRecord } from '../ingest/prepare-record.js';
-import type { PreparedRecord } from '../records.js';
+import { deleteRecord, type PreparedRecord } from '../records.js';
 import type { InstanceCatalog } from '../ingest/catalog.js';
 import { isObject } from '../../domain/json-path.js';
 import { overrideLeaves, overrideRecord, UNIFIED_ACTIVITY, unifiedActivityRecord } from '../ingest/prepare-realtime.js';
@@ -65,6 +65,9 @@ function recordOf(catalog: InstanceCatalog, entry: LakeEntry): PreparedRecord | 
   const receipt = { requestId: entry.requestId, receivedAt: entry.receivedAt, path: entry.path, caller: entry.caller };
   if (entry.operation === 'patch' && entry.target !== undefined && isObject(entry.record)) {
     return overrideRecord({ instanceId: entry.instanceId, recordId: entry.recordId, customerId: entry.target, body: entry.record, leaves: overrideLeaves(catalog, entry.record), validUntil: entry.validUntil ?? entry.receivedAt, receipt });
+  }
+  if (entry.operation === 'delete' && isObject(entry.record) && typeof entry.record['recordKey'] === 'string') {
+    return deleteRecord({ instanceId: entry.instanceId, datasetId: entry.datasetId, recordId: entry.recordId, recordKey: entry.record['recordKey'], receipt });
   }
   if (entry.datasetId === UNIFIED_ACTIVITY) {
     return isObject(entry.record) ? unifiedActivityRecord({ instanceId: entry.instanceId, recordId: entry.recordId, body: entry.record, validUntil: entry.validUntil ?? entry.receivedAt, receipt }) : null;

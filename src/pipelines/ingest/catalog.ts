@@ -4,6 +4,7 @@ import { BUILTIN_NAMESPACES, NamespaceIndex, type Namespace } from '../../domain
 import { BlockedValues } from '../../domain/identity/normalize.js';
 import type { JsonObject } from '../../domain/json-path.js';
 import type { DatasetDef, InstanceSettings, SchemaDef } from '../../domain/schema/model.js';
+import type { FieldMergePolicy, Fragment } from '../../domain/profile/merge-policy.js';
 import { invalid } from '../../domain/errors.js';
 import type { ControlStore, Instance } from '../../ports/control-store.js';
 
@@ -62,6 +63,8 @@ export class InstanceCatalog {
     schemas: SchemaDef[],
     datasets: DatasetDef[],
     private readonly ajv: Ajv,
+    /** Merge policies per field or field group, from the unification settings. */
+    readonly fieldMergePolicies: readonly FieldMergePolicy[] = [],
   ) {
     this.namespaces = new NamespaceIndex(namespaces);
     this.uniqueNamespaces = new Set(namespaces.filter((n) => n.unique).map((n) => n.code));
@@ -109,6 +112,19 @@ export class InstanceCatalog {
     return v;
   }
 
+  /** A stored record as the merge sees it: with its dataset's rank and field groups. */
+  mergeInput(f: { datasetId: string; recordKey: string; timestamp: number; record: JsonObject }): Fragment {
+    const dataset = this.datasetsById.get(f.datasetId);
+    return {
+      datasetId: f.datasetId,
+      recordKey: f.recordKey,
+      datasetRank: dataset?.precedence ?? Number.MAX_SAFE_INTEGER,
+      timestamp: f.timestamp,
+      attributes: f.record,
+      fieldGroups: (dataset && this.schemasById.get(dataset.schemaId)?.fieldGroups) ?? [],
+    };
+  }
+
   priorityOf(namespace: string): number {
     return this.namespaces.find(namespace)?.priority ?? 100;
   }
@@ -150,12 +166,13 @@ export class Catalog {
   private async load(instanceId: string): Promise<InstanceCatalog | undefined> {
     const instance = await this.control.getInstance(instanceId);
     if (!instance) return undefined;
-    const [namespaces, schemas, datasets] = await Promise.all([
+    const [namespaces, schemas, datasets, unification] = await Promise.all([
       this.control.listNamespaces(instanceId),
       this.control.listSchemas(instanceId),
       this.control.listDatasets(instanceId),
+      this.control.getUnificationConfig(instanceId),
     ]);
-    return new InstanceCatalog(instance, namespaces, schemas, datasets, this.ajv);
+    return new InstanceCatalog(instance, namespaces, schemas, datasets, this.ajv, unification?.merge ?? []);
   }
 }
 

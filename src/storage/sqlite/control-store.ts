@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Namespace, NormalizerName } from '../../domain/identity/namespaces.js';
 import type { JsonObject } from '../../domain/json-path.js';
 import type { DatasetDef, IdentityDescriptor, InstanceSettings, SchemaClass, SchemaDef } from '../../domain/schema/model.js';
+import type { UnificationConfig } from '../../domain/unify/config.js';
 import type { ApiKeyRecord, ControlStore, Instance, KeyMatch, Role } from '../../ports/control-store.js';
 
 interface KeyRow {
@@ -217,5 +218,16 @@ export class SqliteControlStore implements ControlStore {
 
   async listDatasets(instanceId: string): Promise<DatasetDef[]> {
     return (this.sql('SELECT * FROM datasets WHERE instance_id = ? ORDER BY created_at, id').all(instanceId) as DatasetRow[]).map(toDataset);
+  }
+
+  async getUnificationConfig(instanceId: string): Promise<UnificationConfig | undefined> {
+    const json = this.sql('SELECT config FROM unification_configs WHERE instance_id = ?').pluck().get(instanceId) as string | undefined;
+    return json === undefined ? undefined : (JSON.parse(json) as UnificationConfig);
+  }
+
+  async putUnificationConfig(instanceId: string, config: UnificationConfig, at: number): Promise<void> {
+    this
+      .sql('INSERT INTO unification_configs (instance_id, config, updated_at) VALUES (?, ?, ?) ON CONFLICT (instance_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at')
+      .run(instanceId, JSON.stringify(config), at);
   }
 }

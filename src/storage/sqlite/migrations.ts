@@ -127,6 +127,22 @@ CREATE TABLE batch_errors (
     name: 'lake retention per dataset',
     sql: 'ALTER TABLE datasets ADD COLUMN retention_days INTEGER;',
   },
+  {
+    version: 5,
+    name: 'refresh: unification settings, runs, deduplication losers, enrichments',
+    sql: `
+CREATE TABLE unification_configs (instance_id TEXT PRIMARY KEY, config TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE refresh_runs (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, trigger TEXT NOT NULL, started_at INTEGER NOT NULL,
+  finished_at INTEGER, stages TEXT NOT NULL, counts TEXT NOT NULL, message TEXT, PRIMARY KEY (instance_id, id)
+);
+ALTER TABLE fragments ADD COLUMN dedup_loser INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE enrichments (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, attributes TEXT NOT NULL, run_id TEXT NOT NULL,
+  PRIMARY KEY (instance_id, customer_id)
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -59,6 +59,10 @@ export class SqliteProfileReader implements ProfileReader {
       failed: p('SELECT * FROM failed_records WHERE instance_id = ? AND dataset_id = ? ORDER BY id LIMIT ? OFFSET ?'),
       overrides: p('SELECT path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = ? AND customer_id = ? ORDER BY path'),
       activity: p('SELECT * FROM activities WHERE instance_id = ? AND activity_id = ?'),
+      enrichment: p('SELECT attributes FROM enrichments WHERE instance_id = ? AND customer_id = ?').pluck(),
+      mergedFragments: p(
+        'SELECT dataset_id, record_key, customer_id, ts, received_at, record FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ? AND dedup_loser = 0 ORDER BY dataset_id, record_key',
+      ),
       begin: p('BEGIN'),
       commit: p('COMMIT'),
       list: p('SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id > ? ORDER BY customer_id LIMIT ?').pluck(),
@@ -87,12 +91,14 @@ export class SqliteProfileReader implements ProfileReader {
       return {
         customerId,
         row: { customerId, createdAt: row.created_at, updatedAt: row.updated_at },
-        fragments: this.fragmentsSync(instanceId, customerId),
+        // Duplicates a refresh did not pick stay linked (key ring) but do not feed the merge.
+        fragments: this.fragmentsSync(instanceId, customerId, 'mergedFragments'),
         overrides: (this.s['overrides']!.all(instanceId, customerId) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>).map(
           (o): OverrideRow => ({ path: o.path, valueJson: o.value, setAt: o.set_at, validUntil: o.valid_until, caller: o.caller, requestId: o.request_id }),
         ),
         identities: this.s['identities']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>,
         previousIds: this.s['previous']!.all(instanceId, customerId) as string[],
+        enrichment: parseObject(this.s['enrichment']!.get(instanceId, customerId) as string | undefined),
       };
     } finally {
       this.s['commit']!.run();
@@ -131,8 +137,8 @@ export class SqliteProfileReader implements ProfileReader {
     return this.fragmentsSync(instanceId, customerId);
   }
 
-  private fragmentsSync(instanceId: string, customerId: string): StoredFragment[] {
-    const rows = this.s['fragments']!.all(instanceId, customerId) as Array<{
+  private fragmentsSync(instanceId: string, customerId: string, statement: 'fragments' | 'mergedFragments' = 'fragments'): StoredFragment[] {
+    const rows = this.s[statement]!.all(instanceId, customerId) as Array<{
       dataset_id: string;
       record_key: string;
       customer_id: string;
@@ -244,4 +250,8 @@ export class SqliteProfileReader implements ProfileReader {
     const rows = this.s['watermarks']!.all() as Array<{ segment: string; applied_offset: number }>;
     return new Map(rows.map((r) => [r.segment, r.applied_offset]));
   }
+}
+
+function parseObject(json: string | undefined): JsonObject | null {
+  return json === undefined ? null : (JSON.parse(json) as JsonObject);
 }

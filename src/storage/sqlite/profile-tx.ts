@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Identity } from '../../domain/identity/extract.js';
-import type { FailedRecord, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx } from '../../ports/profile-store.js';
+import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx, RefreshPublication } from '../../ports/profile-store.js';
 
 type Stmt = Database.Statement;
 
@@ -53,6 +53,15 @@ export class SqliteProfileTx implements ProfileTx {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       failed: p('INSERT OR IGNORE INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      scanFirst: p('SELECT dataset_id AS datasetId, record_key AS recordKey, customer_id AS customerId, ts AS timestamp, record AS recordJson, dedup_loser AS dedupLoser FROM fragments WHERE instance_id = ? ORDER BY dataset_id, record_key LIMIT ?'),
+      scanNext: p(
+        'SELECT dataset_id AS datasetId, record_key AS recordKey, customer_id AS customerId, ts AS timestamp, record AS recordJson, dedup_loser AS dedupLoser FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?',
+      ),
+      deleteFragment: p('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
+      setFragment: p('UPDATE fragments SET customer_id = ?, dedup_loser = ? WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
+      setIdentity: p('UPDATE identities SET customer_id = ? WHERE instance_id = ? AND namespace = ? AND value = ?'),
+      dropEnrichments: p('DELETE FROM enrichments WHERE instance_id = ?'),
+      addEnrichment: p('INSERT INTO enrichments (instance_id, customer_id, attributes, run_id) VALUES (?, ?, ?, ?)'),
       watermark: p(
         'INSERT INTO lake_watermarks (segment, applied_offset) VALUES (?, ?) ON CONFLICT (segment) DO UPDATE SET applied_offset = MAX(applied_offset, excluded.applied_offset)',
       ),
@@ -166,10 +175,34 @@ export class SqliteProfileTx implements ProfileTx {
     for (const o of overrides) this.s['upsertOverride']!.run(instanceId, customerId, o.path, o.valueJson, o.setAt, o.validUntil, o.caller, o.requestId);
   }
 
+  scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): FragmentScanRow[] {
+    const rows = (after ? this.s['scanNext']!.all(instanceId, after.datasetId, after.recordKey, limit) : this.s['scanFirst']!.all(instanceId, limit)) as Array<Omit<FragmentScanRow, 'dedupLoser'> & { dedupLoser: number }>;
+    return rows.map((r) => ({ ...r, dedupLoser: r.dedupLoser === 1 }));
+  }
+
+  deleteFragment(instanceId: string, datasetId: string, recordKey: string): boolean {
+    return this.s['deleteFragment']!.run(instanceId, datasetId, recordKey).changes > 0;
+  }
+
+  publishRefresh(instanceId: string, p: RefreshPublication): void {
+    for (const id of p.created) this.createProfile(instanceId, id, p.at);
+    // Absorbed profiles move whole to their survivor first; the per-record moves below then place
+    // the records of a split where they belong.
+    for (const a of p.absorbed) {
+      this.mergeProfiles(instanceId, { id: `${p.runId}:${a.absorbedId}`, survivorId: a.survivorId, absorbedId: a.absorbedId, datasetId: null, recordKey: null, at: p.at });
+    }
+    for (const f of p.fragments) this.s['setFragment']!.run(f.customerId, f.dedupLoser ? 1 : 0, instanceId, f.datasetId, f.recordKey);
+    for (const i of p.identities) this.s['setIdentity']!.run(i.customerId, instanceId, i.namespace, i.value);
+    const touched = new Set(p.fragments.map((f) => f.customerId));
+    for (const id of touched) this.s['touch']!.run(p.at, instanceId, id);
+    this.s['dropEnrichments']!.run(instanceId);
+    for (const e of p.enrichments) this.s['addEnrichment']!.run(instanceId, e.customerId, e.attributesJson, p.runId);
+  }
+
   resetDerived(instanceId: string): void {
     // Everything derived from the lake; failed records stay (records that failed validation never
     // reached the lake, and the others are recreated under the same ids).
-    for (const table of ['profiles', 'customer_aliases', 'identities', 'fragments', 'activities', 'merges', 'identity_warnings', 'overrides']) {
+    for (const table of ['profiles', 'customer_aliases', 'identities', 'fragments', 'activities', 'merges', 'identity_warnings', 'overrides', 'enrichments']) {
       this.db.prepare(`DELETE FROM ${table} WHERE instance_id = ?`).run(instanceId);
     }
     this.db.prepare(`DELETE FROM lake_watermarks WHERE segment LIKE ? ESCAPE '\\'`).run(`${instanceId.replaceAll('_', '\\_').replaceAll('%', '\\%')}/%`);

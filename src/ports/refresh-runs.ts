@@ -1,0 +1,45 @@
+export type RefreshStatus = 'running' | 'success' | 'failed';
+export type RefreshTrigger = 'manual' | 'schedule';
+
+export interface RefreshStage {
+  name: string;
+  ms: number;
+}
+
+/** What a run counted. */
+export interface RefreshCounts {
+  records: number;
+  pairsCompared: number;
+  pairsMatched: number;
+  identityLinks: number;
+  clusters: number;
+  clustersCreated: number;
+  clustersMerged: number;
+  clustersSplit: number;
+  duplicatesSuppressed: number;
+  blocksSkipped: number;
+  enriched: number;
+}
+
+export interface RefreshRun {
+  instanceId: string;
+  id: string;
+  status: RefreshStatus;
+  trigger: RefreshTrigger;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Finished stages with their time, and the stage in progress last (ms 0 until it ends). */
+  stages: RefreshStage[];
+  counts: Partial<RefreshCounts>;
+  message: string | null;
+}
+
+/** The history of refresh runs (control plane). */
+export interface RefreshRunStore {
+  save(run: RefreshRun): Promise<void>;
+  get(instanceId: string, id: string): Promise<RefreshRun | undefined>;
+  /** Newest first. */
+  list(instanceId: string, limit: number, offset: number): Promise<RefreshRun[]>;
+  /** Runs left `running` by a process that stopped: marked failed on start. */
+  failInterrupted(at: number): Promise<number>;
+}
