@@ -1,4 +1,6 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeApi } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
@@ -101,6 +103,43 @@ describe('tessera CLI', () => {
 });
 
 describe('tessera import', () => {
+  it('applies unification settings from YAML and runs a refresh stage by stage, against a server and on the data dir', async () => {
+    const dataDir = tempDir();
+    const key = 'ref-admin-key-0123456789';
+    const s = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: key }));
+    const api = makeApi(s.url, key);
+    await api('POST', '/api/instances/default/manage/namespaces', { body: { code: 'febrlId' } });
+    const schema = await api('POST', '/api/instances/default/manage/schemas', {
+      body: { name: 'Febrl', class: 'profile', jsonSchema: { type: 'object', properties: { postcode: { type: 'string' }, street_number: { type: 'string' }, soc_sec_id: { type: 'string' }, date_of_birth: { type: 'string' } } }, identities: [{ path: 'rec_id', namespace: 'febrlId', primary: true }] },
+    });
+    await api('POST', '/api/instances/default/manage/datasets', { body: { name: 'people', schemaId: String(schema.body.id) } });
+    const file = join(__dirname, '..', '..', 'shared', 'data', 'febrl', 'dataset3.csv');
+    expect(runCli(['import', file, '--dataset', 'people', '--server', s.url, '--key', key]).status).toBe(0);
+    const rules = JSON.parse(readFileSync(join(__dirname, '..', 'bench', 'unify', 'febrl.rules.json'), 'utf8')) as Record<string, unknown>;
+    const yamlFile = join(dataDir, 'unification.yaml');
+    writeFileSync(yamlFile, stringifyYaml(rules));
+    const applied = runCli(['unification', 'apply', yamlFile, '--server', s.url, '--key', key]);
+    expect(applied.status, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('unification settings of default applied');
+    const shown = runCli(['unification', 'show', '--server', s.url, '--key', key]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ mode: 'rules', datasets: [{ dataset: 'people' }] });
+    const r = runCli(['refresh', '--watch', '--server', s.url, '--key', key]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/extract: started\nunify: started\nenrich: started\npublish: started/);
+    expect(r.stdout).toMatch(/refresh \S+: success in [\d.]+ s \(extract [\d.]+ s, unify [\d.]+ s, enrich [\d.]+ s, publish [\d.]+ s\) — 5000 records, \d+ pairs compared, \d+ profiles/);
+    // All five records of person 552 (typos in the street and the name) are one profile now.
+    const ring = await api('GET', '/api/instances/default/profiles?identity=febrlId:rec-552-org');
+    const fragments = await api('GET', `/api/instances/default/profiles/${String(ring.body.customerId)}/fragments`);
+    expect((fragments.body['fragments'] as unknown as Array<{ recordKey: string }>).map((f) => f.recordKey).sort()).toEqual(
+      ['org', 'dup-0', 'dup-1', 'dup-2', 'dup-3'].map((k) => `febrlId:rec-552-${k}`).sort(),
+    );
+    s.child.kill('SIGTERM');
+    await s.exited;
+    const offline = runCli(['refresh', '--data-dir', dataDir], { TESSERA_KEY: '', TESSERA_URL: '' });
+    expect(offline.status, offline.stderr).toBe(0);
+    expect(offline.stdout).toMatch(/refresh \S+: success .*\(0 new, 0 merged, 0 split\)/);
+  });
+
   it('imports a file into a dataset through a running server and sums up the row errors', async () => {
     const dataDir = tempDir();
     const s = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'imp-admin-key-0123456789' }));

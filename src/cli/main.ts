@@ -5,6 +5,7 @@ import { registerInstances } from './commands/instances.js';
 import { registerKeys } from './commands/keys.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerImport } from './commands/import.js';
+import { registerRefresh } from './commands/refresh.js';
 
 const program = new Command();
 program.name('tessera').description('Tessera: a self-hostable real-time customer data platform').version('0.1.0');
@@ -13,6 +14,7 @@ registerInstances(program);
 registerKeys(program);
 registerRebuild(program);
 registerImport(program);
+registerRefresh(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tessera: ${err instanceof Error ? err.message : String(err)}\n`);

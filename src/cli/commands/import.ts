@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
+import { call } from './server-call.js';
 
 interface ImportFlags {
   dataset: string;
@@ -33,17 +34,6 @@ const formatOf = (file: string): string => {
   if (name.endsWith('.parquet')) return 'parquet';
   throw new Error(`cannot tell the format of ${file}; pass --format csv|ndjson|json`);
 };
-
-async function call<T>(server: string, key: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(server + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
 
 export function registerImport(program: Command): void {
   program
