@@ -110,6 +110,25 @@ describe('refresh runs', () => {
     expect(p.body.enrichment).toEqual({ emailDomain: 'example.com', isFreeMail: false, firstName: expect.any(String), lastName: 'Smith' });
   });
 
+  it('explains a match rule by rule and condition by condition', async () => {
+    const res = await ctx.ts.api('POST', `${base}/unification/explain`, { body: { left: 'crm/C-DEB', right: 'web/W-DEB' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ mode: 'rules', matched: true, sameProfile: true, left: { dataset: 'crm', recordKey: 'crmId:C-DEB' }, right: { dataset: 'web', recordKey: 'crmId:W-DEB' } });
+    expect(res.body.rules).toEqual([
+      {
+        scope: 'pair:crm/web',
+        rule: 'name and street',
+        matched: true,
+        conditions: [
+          { field: 'first', left: 'deborah', right: 'deborah', similarity: 'exact', score: 1, threshold: 1, passed: true },
+          { field: 'last', left: 'smith', right: 'smith', similarity: 'jaroWinkler', score: 1, threshold: 0.8, passed: true },
+          { field: 'street', left: '12 high st', right: '12 high st', similarity: 'exact', score: 1, threshold: 1, passed: true },
+        ],
+      },
+      { scope: 'pair:crm/web', rule: 'email', matched: false, conditions: [{ field: 'email', left: 'deb@example.com', right: null, similarity: 'exact', score: null, threshold: 1, passed: false }] },
+    ]);
+  });
+
   it('keeps every customerId when nothing changed between two runs', async () => {
     const before = await allIds();
     const run = await refresh();
@@ -260,5 +279,17 @@ describe('refresh runs', () => {
     expect(await countScheduled()).toBe(1);
     expect((await ctx.ts.api('GET', `${base}/unification`)).body.nextRunAt).toBe('2026-07-02T03:00:00.000Z');
     await ctx.ts.server.tessera.refresh.idle();
+  });
+
+  it('reports runs to Prometheus: counts by status and trigger equal to the run history, and stage times', async () => {
+    const runs = (await ctx.ts.api('GET', `${base}/refresh/runs?limit=1000`)).body['runs'] as unknown as Array<{ status: string; trigger: string }>;
+    const text = await (await fetch(`${ctx.ts.url}/metrics`)).text();
+    for (const [status, trigger] of [['success', 'manual'], ['failed', 'manual'], ['success', 'schedule']]) {
+      const expected = runs.filter((r) => r.status === status && r.trigger === trigger).length;
+      expect(expected).toBeGreaterThan(0);
+      expect(text).toContain(`tessera_refresh_runs_total{status="${status}",trigger="${trigger}"} ${expected}`);
+    }
+    expect(text).toMatch(/tessera_refresh_stage_seconds_count\{stage="publish"\} \d+/);
+    expect(text).toContain('tessera_refresh_running 0');
   });
 });

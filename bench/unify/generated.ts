@@ -141,8 +141,8 @@ export async function runGenerated(count: number, log: (msg: string) => void): P
     const addFragment = db.prepare('INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const addProfile = db.prepare('INSERT OR IGNORE INTO profiles (instance_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)');
     const addIdentity = db.prepare('INSERT OR IGNORE INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES (?, ?, ?, ?, ?)');
-    const truth: string[] = [];
-    const keyIndex = new Map<string, number>();
+    // The person behind each record, by its sequence number (record ids are R<seq>).
+    const personOf = new Int32Array(count);
     const byEmail = new Map<string, string>();
     const now = Date.now();
     let seq = 0;
@@ -166,8 +166,7 @@ export async function runGenerated(count: number, log: (msg: string) => void): P
           addFragment.run('default', ids[datasets[k]!]!, key, customer, now - Math.floor(r() * 1e10), now, createHash('sha1').update(json).digest('base64url'), json);
           addIdentity.run('default', namespaces[k], rec.id, customer, now);
           if (email) addIdentity.run('default', 'email', email, customer, now);
-          keyIndex.set(`${ids[datasets[k]!]}\u0000${key}`, truth.length);
-          truth.push(String(p));
+          personOf[seq] = p;
           seq++;
         }
         p++;
@@ -188,16 +187,16 @@ export async function runGenerated(count: number, log: (msg: string) => void): P
     await t.close();
 
     const check = new Database(join(dataDir, 'state.db'), { readonly: true });
-    const clusterOf = new Array<number>(truth.length);
+    const clusterOf = new Array<number>(count);
     const clusterIds = new Map<string, number>();
-    for (const row of check.prepare('SELECT dataset_id, record_key, customer_id FROM fragments').iterate() as IterableIterator<{ dataset_id: string; record_key: string; customer_id: string }>) {
-      const i = keyIndex.get(`${row.dataset_id}\u0000${row.record_key}`)!;
+    for (const row of check.prepare('SELECT record_key, customer_id FROM fragments').iterate() as IterableIterator<{ record_key: string; customer_id: string }>) {
+      const i = Number(row.record_key.slice(row.record_key.indexOf(':R') + 2));
       let c = clusterIds.get(row.customer_id);
       if (c === undefined) clusterIds.set(row.customer_id, (c = clusterIds.size));
       clusterOf[i] = c;
     }
     check.close();
-    const q = pairwiseQuality(clusterOf, truth);
+    const q = pairwiseQuality(clusterOf, Array.from(personOf, String));
     log(`quality against the generator's truth: P ${q.precision.toFixed(4)} R ${q.recall.toFixed(4)} F1 ${q.f1.toFixed(4)}`);
     const stage = (name: string): number => run.stages.find((s) => s.name === name)?.ms ?? NaN;
     report(

@@ -36,6 +36,28 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
   });
   new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.committer.depth); } });
 
+  const refreshRuns = new Counter({ name: 'tessera_refresh_runs_total', help: 'Refresh runs ended, by status (success, failed) and trigger (manual, schedule)', labelNames: ['status', 'trigger'], registers: [registry] });
+  const refreshStages = new Histogram({
+    name: 'tessera_refresh_stage_seconds',
+    help: 'Time of each refresh stage (extract, unify, enrich, publish)',
+    labelNames: ['stage'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  });
+  const refreshRecords = new Counter({ name: 'tessera_refresh_records_total', help: 'Records unified by successful refresh runs', registers: [registry] });
+  const refreshPairs = new Counter({ name: 'tessera_refresh_pairs_compared_total', help: 'Record pairs compared by successful refresh runs', registers: [registry] });
+  const lastSuccess = new Gauge({ name: 'tessera_refresh_last_success_timestamp_seconds', help: 'When the last successful refresh of each instance ended', labelNames: ['instance'], registers: [registry] });
+  new Gauge({ name: 'tessera_refresh_running', help: 'Refresh runs in progress', registers: [registry], collect() { this.set(t.refresh.runningCount); } });
+  t.refresh.onFinished((run) => {
+    refreshRuns.inc({ status: run.status, trigger: run.trigger });
+    for (const stage of run.stages) refreshStages.observe({ stage: stage.name }, stage.ms / 1000);
+    if (run.status === 'success') {
+      refreshRecords.inc(run.counts.records ?? 0);
+      refreshPairs.inc(run.counts.pairsCompared ?? 0);
+      lastSuccess.set({ instance: run.instanceId }, (run.finishedAt ?? 0) / 1000);
+    }
+  });
+
   t.committer.onCommitted((works, outcomes, seconds) => {
     commitLatency.observe(seconds);
     const now = t.clock.now();

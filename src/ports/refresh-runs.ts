@@ -40,6 +40,10 @@ export interface RefreshRunStore {
   get(instanceId: string, id: string): Promise<RefreshRun | undefined>;
   /** Newest first. */
   list(instanceId: string, limit: number, offset: number): Promise<RefreshRun[]>;
+  /** Keeps the model a probabilistic run trained (to explain matches with). */
+  saveModel(instanceId: string, runId: string, model: unknown): Promise<void>;
+  /** The model of the latest successful run that trained one. */
+  latestModel(instanceId: string): Promise<{ runId: string; model: unknown } | undefined>;
   /** Runs left `running` by a process that stopped: marked failed on start. */
   failInterrupted(at: number): Promise<number>;
 }

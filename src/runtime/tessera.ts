@@ -26,6 +26,7 @@ import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
 import { RefreshService } from '../services/refresh.js';
 import { SourceRecordService } from '../services/source-records.js';
+import { MatchExplainer } from '../services/match-explainer.js';
 import { SqliteRefreshRunStore } from '../storage/sqlite/refresh-run-store.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -68,6 +69,7 @@ export interface Tessera {
   tracking: TrackingService;
   refresh: RefreshService;
   records: SourceRecordService;
+  explainer: MatchExplainer;
   close(): Promise<void>;
 }
 
@@ -106,9 +108,10 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
   compactor.unref();
   const profiles = new ProfileService(reader, catalog, clock);
+  const runs = new SqliteRefreshRunStore(main);
   const refresh = new RefreshService({
     control,
-    runs: new SqliteRefreshRunStore(main),
+    runs,
     catalog,
     clock,
     runner: (instanceId, runId, config, now, onStage) => worker.refresh(instanceId, runId, config, now, onStage),
@@ -130,6 +133,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     profiles,
     refresh,
     records: new SourceRecordService({ catalog, profiles, committer, clock }),
+    explainer: new MatchExplainer({ catalog, control, runs, profiles, reader }),
     writerError: () => worker.error?.message ?? null,
     recover: () => replayLakeTail({ lake, reader, committer, catalog }),
     sweep: () => worker.sweep(clock.now()),

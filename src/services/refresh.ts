@@ -23,6 +23,7 @@ export class RefreshService {
   /** Next scheduled time per instance that has a schedule. */
   private readonly nextAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly finished: Array<(run: RefreshRun) => void> = [];
 
   constructor(
     private readonly deps: { control: ControlStore; runs: RefreshRunStore; catalog: Catalog; clock: Clock; runner: RefreshRunner },
@@ -95,6 +96,16 @@ export class RefreshService {
     return runs.map((r) => (live?.run.id === r.id ? live.run : r));
   }
 
+  /** Called with every run that ends (metrics). */
+  onFinished(listener: (run: RefreshRun) => void): void {
+    this.finished.push(listener);
+  }
+
+  /** How many runs are in progress. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
   /** When the instance's schedule fires next (ms), if it has one. */
   nextScheduled(instanceId: string): number | undefined {
     return this.nextAt.get(instanceId);
@@ -149,6 +160,7 @@ export class RefreshService {
       run.stages = result.stages;
       run.counts = result.counts;
       run.status = 'success';
+      if (result.model) await this.deps.runs.saveModel(run.instanceId, run.id, result.model);
     } catch (err) {
       const last = run.stages[run.stages.length - 1];
       if (last) last.ms = Math.round(performance.now() - stageStarted);
@@ -157,6 +169,7 @@ export class RefreshService {
     }
     run.finishedAt = this.deps.clock.now();
     await this.deps.runs.save(run);
+    for (const listener of this.finished) listener(run);
     return run;
   }
 

@@ -57,6 +57,13 @@ export interface PairExplanation {
 
 const NULL_LEVEL = 0;
 
+/** A trained model as kept with a run: parameters and, per term-frequency comparison, the counts of repeated values. */
+export interface StoredModel extends FsParameters {
+  termFrequencies: Array<{ total: number; repeated: Record<string, number> } | null>;
+}
+
+const MAX_STORED_VALUES = 100_000;
+
 /**
  * Fellegi–Sunter scoring. Levels are coded per pair as 0 (a value missing), then 1… for the
  * agreement levels in order, then the "different" level.
@@ -64,17 +71,49 @@ const NULL_LEVEL = 0;
 export class FellegiSunter {
   readonly levelCounts: number[];
   private readonly columns: Array<ReadonlyArray<string | null>>;
-  private readonly termFrequencies: Array<Map<string, number> | null>;
+  private termFrequencies: Array<Map<string, number> | null>;
   params: FsParameters;
 
+  private readonly counts: Array<{ total: number; byValue: Map<string, number> } | null>;
+
+  /** `stored`: a model trained by an earlier run (its parameters and term frequencies), to score with. */
   constructor(
     readonly comparisons: readonly ProbabilisticComparison[],
     columns: Columns,
+    stored?: StoredModel,
   ) {
     this.columns = comparisons.map((c) => columns.get(c.field, c.normalizers ?? ['whitespace', 'case']));
     this.levelCounts = comparisons.map((c) => LEVELS[c.kind].length + 1);
-    this.termFrequencies = comparisons.map((c, k) => (c.termFrequency ? frequencies(this.columns[k]!) : null));
+    this.counts = comparisons.map((c, k) => (c.termFrequency ? valueCounts(this.columns[k]!) : null));
+    this.termFrequencies = this.counts.map((c) => c && new Map([...c.byValue].map(([v, n]) => [v, n / c.total])));
     this.params = { lambda: 1e-4, m: this.levelCounts.map(initialM), u: this.levelCounts.map((n) => new Array<number>(n).fill(1 / n)) };
+    if (stored) {
+      this.params = { lambda: stored.lambda, m: stored.m, u: stored.u };
+      this.termFrequencies = stored.termFrequencies.map((tf, k) => {
+        if (!tf) return null;
+        const map = new Map<string, number>();
+        for (const v of this.columns[k]!) if (v !== null) map.set(v, (tf.repeated[v] ?? 1) / tf.total);
+        return map;
+      });
+    }
+  }
+
+  /** The model to keep with the run: enough to explain any pair later. */
+  export(): StoredModel {
+    return {
+      ...this.params,
+      termFrequencies: this.counts.map((c) => {
+        if (!c) return null;
+        const repeated: Record<string, number> = {};
+        let kept = 0;
+        for (const [v, n] of [...c.byValue].sort((a, b) => b[1] - a[1])) {
+          if (n < 2 || kept >= MAX_STORED_VALUES) break;
+          repeated[v] = n;
+          kept++;
+        }
+        return { total: c.total, repeated };
+      }),
+    };
   }
 
   /** The level code of comparison k for records i and j. */
@@ -203,14 +242,13 @@ function initialM(levelCount: number): number[] {
   return m;
 }
 
-function frequencies(column: ReadonlyArray<string | null>): Map<string, number> {
-  const counts = new Map<string, number>();
+function valueCounts(column: ReadonlyArray<string | null>): { total: number; byValue: Map<string, number> } {
+  const byValue = new Map<string, number>();
   let total = 0;
   for (const v of column) {
     if (v === null) continue;
-    counts.set(v, (counts.get(v) ?? 0) + 1);
+    byValue.set(v, (byValue.get(v) ?? 0) + 1);
     total++;
   }
-  for (const [v, n] of counts) counts.set(v, n / total);
-  return counts;
+  return { total, byValue };
 }

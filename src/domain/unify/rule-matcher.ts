@@ -1,5 +1,6 @@
 import type { MatchRule, UnificationConfig } from './config.js';
-import type { Columns } from './match-record.js';
+import type { Columns, MatchRecord } from './match-record.js';
+import { normalizeValue, type NormalizerContext } from './normalizers.js';
 import { PRECISION_THRESHOLDS, similarity, type SimilarityName } from './similarity.js';
 
 interface CompiledCondition {
@@ -78,4 +79,53 @@ function conditionHolds(c: CompiledCondition, i: number, j: number): boolean {
   if (a === b) return true;
   if (c.threshold >= 1) return false;
   return similarity(c.kind, a, b) >= c.threshold;
+}
+
+export interface ConditionExplanation {
+  field: string;
+  /** The two values after the condition's normalizers. */
+  left: string | null;
+  right: string | null;
+  similarity: SimilarityName | 'exact';
+  score: number | null;
+  threshold: number;
+  passed: boolean;
+}
+
+export interface RuleExplanation {
+  /** `dedup:<dataset>` or `pair:<dataset>/<dataset>`. */
+  scope: string;
+  rule: string;
+  matched: boolean;
+  conditions: ConditionExplanation[];
+}
+
+/** Every rule that applies to two records (by their datasets), condition by condition. */
+export function explainRules(config: UnificationConfig, left: MatchRecord, right: MatchRecord, ctx: NormalizerContext): RuleExplanation[] {
+  const nameA = config.datasets[left.dataset]?.dataset;
+  const nameB = config.datasets[right.dataset]?.dataset;
+  const scopes: Array<{ scope: string; rules: readonly MatchRule[] }> = [];
+  if (nameA === nameB) scopes.push({ scope: `dedup:${nameA}`, rules: config.datasets[left.dataset]?.dedupRules ?? [] });
+  for (const pair of config.pairs ?? []) {
+    const [a, b] = pair.datasets;
+    if ((a === nameA && b === nameB) || (a === nameB && b === nameA)) scopes.push({ scope: `pair:${a}/${b}`, rules: pair.rules });
+  }
+  return scopes.flatMap(({ scope, rules }) =>
+    rules.map((rule, k) => {
+      const conditions = rule.conditions.map((c): ConditionExplanation => {
+        const precision = c.precision ?? 'exact';
+        const threshold = precision === 'custom' ? (c.threshold ?? 1) : PRECISION_THRESHOLDS[precision];
+        const norm = (r: MatchRecord): string | null => {
+          const raw = r.values[c.field];
+          return raw === null || raw === undefined ? null : normalizeValue(raw, c.normalizers ?? [], ctx);
+        };
+        const a = norm(left);
+        const b = norm(right);
+        const kind = threshold >= 1 ? 'exact' : (c.similarity ?? 'jaroWinkler');
+        const score = a === null || b === null ? null : kind === 'exact' ? (a === b ? 1 : 0) : similarity(kind, a, b);
+        return { field: c.field, left: a, right: b, similarity: kind, score, threshold, passed: score !== null && score >= threshold };
+      });
+      return { scope, rule: rule.name ?? `rule ${k + 1}`, matched: conditions.every((c) => c.passed), conditions };
+    }),
+  );
 }

@@ -207,10 +207,12 @@ function linkSharedIdentities(records: readonly MatchRecord[], links: Constraine
     return sep > 0 && unique.has(identity.slice(0, sep)) ? [identity.slice(0, sep), identity] : null;
   };
   records.forEach((record, i) => {
+    let mine: Map<string, string> | undefined;
     for (const identity of record.identities) {
       const u = uniqueOf(identity);
-      if (u) held.set(i, new Map([...(held.get(i) ?? []), u]));
+      if (u) (mine ??= new Map()).set(u[0], u[1]);
     }
+    if (mine) held.set(i, mine);
   });
   let joined = 0;
   records.forEach((record, i) => {

@@ -40,6 +40,22 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
   });
 
   app.post(
+    `${base}/unification/explain`,
+    {
+      config: read,
+      schema: {
+        params: InstanceParams,
+        body: Type.Object({
+          left: Type.String({ minLength: 3, maxLength: 500, description: 'dataset/recordKey' }),
+          right: Type.String({ minLength: 3, maxLength: 500, description: 'dataset/recordKey' }),
+        }),
+        tags: ['refresh'],
+      },
+    },
+    async (req) => t.explainer.explain(req.params.instanceId, req.body.left, req.body.right),
+  );
+
+  app.post(
     `${base}/refresh`,
     {
       config: write,

@@ -1,9 +1,10 @@
 import { extractIdentities, identityKey } from '../../domain/identity/extract.js';
 import { invalid } from '../../domain/errors.js';
-import { flattenLeaves, getPath, type JsonObject } from '../../domain/json-path.js';
+import { getPath, type JsonObject, type JsonValue } from '../../domain/json-path.js';
 import { mergeFragments, type Fragment } from '../../domain/profile/merge-policy.js';
 import type { UnificationConfig } from '../../domain/unify/config.js';
 import { enrich } from '../../domain/unify/enrich.js';
+import type { StoredModel } from '../../domain/unify/fellegi-sunter.js';
 import type { MatchRecord } from '../../domain/unify/match-record.js';
 import { assignStableIds } from '../../domain/unify/stable-ids.js';
 import { unify } from '../../domain/unify/unify.js';
@@ -23,6 +24,8 @@ export interface RefreshDeps {
 export interface RefreshResult {
   stages: RefreshStage[];
   counts: RefreshCounts;
+  /** Probabilistic runs: the trained model (to explain matches with later). */
+  model?: StoredModel;
 }
 
 /** A record as extracted: what matching needs, plus what publishing and enrichment need. */
@@ -31,7 +34,7 @@ interface Extracted {
   identities: Array<{ namespace: string; value: string }>;
   previousId: string;
   wasLoser: boolean;
-  recordJson: string;
+  record: JsonObject;
 }
 
 const PAGE = 5000;
@@ -129,6 +132,7 @@ export async function runRefresh(deps: RefreshDeps, instanceId: string, runId: s
         blocksSkipped: result.blocking.blocksSkipped,
         enriched: enrichments.length,
       },
+      ...(result.scorer ? { model: result.scorer.export() } : {}),
     };
   });
 }
@@ -153,19 +157,12 @@ async function extract(tx: ProfileTx, catalog: InstanceCatalog, config: Unificat
         order.set(row.datasetId, index);
         effective.datasets.push({ dataset: dataset.name });
       }
-      const mapping = effective.datasets[index]!.fields ?? {};
       const record = JSON.parse(row.recordJson) as JsonObject;
-      const values: Record<string, string | null> = {};
-      for (const field of fields) {
-        const v = getPath(record, mapping[field] ?? field);
-        values[field] = v === null || v === undefined || typeof v === 'object' ? null : String(v);
-      }
+      const values = matchValues(record, fields, effective.datasets[index]!.fields);
       const { identities } = extractIdentities(record, catalog.schemaOf(dataset), catalog.namespaces, catalog.blocked, { defaultPhoneRegion: catalog.settings.defaultPhoneRegion });
       const ids = identities.map((i) => ({ namespace: i.namespace, value: i.value }));
-      let filled = 0;
-      for (const [, v] of flattenLeaves(record, new Set(), new Set(['identityMap']))) if (v !== null && v !== '') filled++;
-      records.push({ dataset: index, key: row.recordKey, timestamp: row.timestamp, values, identities: ids.map(identityKey), filled });
-      extracted.push({ datasetId: row.datasetId, identities: ids, previousId: row.customerId, wasLoser: row.dedupLoser, recordJson: row.recordJson });
+      records.push({ dataset: index, key: row.recordKey, timestamp: row.timestamp, values, identities: ids.map(identityKey), filled: filledLeaves(record) });
+      extracted.push({ datasetId: row.datasetId, identities: ids, previousId: row.customerId, wasLoser: row.dedupLoser, record });
     }
     if (page.length < PAGE) break;
     const last = page[page.length - 1]!;
@@ -174,7 +171,18 @@ async function extract(tx: ProfileTx, catalog: InstanceCatalog, config: Unificat
   return { records, extracted, effective };
 }
 
-function usedFields(config: UnificationConfig): Set<string> {
+/** A record's values of the canonical fields, through its dataset's field mapping. */
+export function matchValues(record: JsonObject, fields: Iterable<string>, mapping: Readonly<Record<string, string>> = {}): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  for (const field of fields) {
+    const v = getPath(record, mapping[field] ?? field);
+    values[field] = v === null || v === undefined || typeof v === 'object' ? null : String(v);
+  }
+  return values;
+}
+
+/** Every canonical field the configuration compares or blocks on. */
+export function usedFields(config: UnificationConfig): Set<string> {
   const fields = new Set<string>();
   for (const d of config.datasets) for (const r of d.dedupRules ?? []) for (const c of r.conditions) fields.add(c.field);
   for (const p of config.pairs ?? []) for (const r of p.rules) for (const c of r.conditions) fields.add(c.field);
@@ -204,5 +212,15 @@ function duplicateLosers(records: readonly MatchRecord[], members: readonly numb
 }
 
 function fragmentOf(catalog: InstanceCatalog, record: MatchRecord, e: Extracted): Fragment {
-  return catalog.mergeInput({ datasetId: e.datasetId, recordKey: record.key, timestamp: record.timestamp, record: JSON.parse(e.recordJson) as JsonObject });
+  return catalog.mergeInput({ datasetId: e.datasetId, recordKey: record.key, timestamp: record.timestamp, record: e.record });
+}
+
+/** How many leaves of a record hold a value (identityMap left out). */
+function filledLeaves(value: JsonValue, top = true): number {
+  if (value === null || value === '') return 0;
+  if (typeof value !== 'object') return 1;
+  if (Array.isArray(value)) return value.length > 0 ? 1 : 0;
+  let n = 0;
+  for (const key in value) if (!(top && key === 'identityMap')) n += filledLeaves(value[key]!, false);
+  return n;
 }

@@ -143,6 +143,11 @@ CREATE TABLE enrichments (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 6,
+    name: 'refresh: the trained model of probabilistic runs',
+    sql: 'ALTER TABLE refresh_runs ADD COLUMN model TEXT;',
+  },
 ];
 
 export function migrate(db: Database.Database): void {

@@ -186,17 +186,53 @@ export class SqliteProfileTx implements ProfileTx {
 
   publishRefresh(instanceId: string, p: RefreshPublication): void {
     for (const id of p.created) this.createProfile(instanceId, id, p.at);
-    // Absorbed profiles move whole to their survivor first; the per-record moves below then place
-    // the records of a split where they belong.
-    for (const a of p.absorbed) {
-      this.mergeProfiles(instanceId, { id: `${p.runId}:${a.absorbedId}`, survivorId: a.survivorId, absorbedId: a.absorbedId, datasetId: null, recordKey: null, at: p.at });
-    }
+    if (p.absorbed.length > 0) this.absorbAll(instanceId, p);
+    // The records of a split go where the run put them (absorbed profiles moved whole above).
     for (const f of p.fragments) this.s['setFragment']!.run(f.customerId, f.dedupLoser ? 1 : 0, instanceId, f.datasetId, f.recordKey);
     for (const i of p.identities) this.s['setIdentity']!.run(i.customerId, instanceId, i.namespace, i.value);
     const touched = new Set(p.fragments.map((f) => f.customerId));
     for (const id of touched) this.s['touch']!.run(p.at, instanceId, id);
     this.s['dropEnrichments']!.run(instanceId);
     for (const e of p.enrichments) this.s['addEnrichment']!.run(instanceId, e.customerId, e.attributesJson, p.runId);
+  }
+
+  /**
+   * Moves everything of the absorbed profiles to their survivors, set-based (a run can absorb
+   * hundreds of thousands): identities, fragments, activities, overrides (the newer wins per
+   * field), aliases; the absorbed ids keep resolving and each merge is recorded.
+   */
+  private absorbAll(instanceId: string, p: RefreshPublication): void {
+    this.db.exec('CREATE TEMP TABLE IF NOT EXISTS refresh_absorbed (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL) WITHOUT ROWID; DELETE FROM refresh_absorbed;');
+    const add = this.db.prepare('INSERT INTO refresh_absorbed (old_id, new_id) VALUES (?, ?)');
+    for (const a of p.absorbed) add.run(a.absorbedId, a.survivorId);
+    const moved = (table: string, index: string, column = 'customer_id'): void => {
+      this.db
+        .prepare(
+          `UPDATE ${table} INDEXED BY ${index} SET ${column} = (SELECT new_id FROM refresh_absorbed WHERE old_id = ${table}.${column})
+           WHERE instance_id = ? AND ${column} IN (SELECT old_id FROM refresh_absorbed)`,
+        )
+        .run(instanceId);
+    };
+    moved('identities', 'identities_customer');
+    moved('fragments', 'fragments_customer');
+    moved('activities', 'activities_timeline');
+    moved('customer_aliases', 'customer_aliases_survivor', 'survivor_id');
+    this.db
+      .prepare(
+        `INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
+         SELECT o.instance_id, a.new_id, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id
+         FROM refresh_absorbed a JOIN overrides o ON o.instance_id = ? AND o.customer_id = a.old_id WHERE true
+         ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
+           valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
+         WHERE excluded.set_at >= overrides.set_at`,
+      )
+      .run(instanceId);
+    this.db.prepare('DELETE FROM overrides WHERE instance_id = ? AND customer_id IN (SELECT old_id FROM refresh_absorbed)').run(instanceId);
+    this.db.prepare('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) SELECT ?, old_id, new_id, ? FROM refresh_absorbed').run(instanceId, p.at);
+    this.db.prepare('DELETE FROM profiles WHERE instance_id = ? AND customer_id IN (SELECT old_id FROM refresh_absorbed)').run(instanceId);
+    this.db
+      .prepare("INSERT OR IGNORE INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) SELECT ?, ? || ':' || old_id, new_id, old_id, NULL, NULL, ? FROM refresh_absorbed")
+      .run(instanceId, p.runId, p.at);
   }
 
   resetDerived(instanceId: string): void {

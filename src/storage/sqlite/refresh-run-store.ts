@@ -30,6 +30,8 @@ export class SqliteRefreshRunStore implements RefreshRunStore {
   private readonly one: Database.Statement;
   private readonly page: Database.Statement;
   private readonly interrupt: Database.Statement;
+  private readonly setModel: Database.Statement;
+  private readonly lastModel: Database.Statement;
 
   constructor(db: Database.Database) {
     this.upsert = db.prepare(
@@ -39,6 +41,8 @@ export class SqliteRefreshRunStore implements RefreshRunStore {
     );
     this.one = db.prepare('SELECT * FROM refresh_runs WHERE instance_id = ? AND id = ?');
     this.page = db.prepare('SELECT * FROM refresh_runs WHERE instance_id = ? ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?');
+    this.setModel = db.prepare('UPDATE refresh_runs SET model = ? WHERE instance_id = ? AND id = ?');
+    this.lastModel = db.prepare("SELECT id, model FROM refresh_runs WHERE instance_id = ? AND status = 'success' AND model IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1");
     this.interrupt = db.prepare("UPDATE refresh_runs SET status = 'failed', finished_at = ?, message = 'the server stopped during the run; the published result is the previous one' WHERE status = 'running'");
   }
 
@@ -53,6 +57,15 @@ export class SqliteRefreshRunStore implements RefreshRunStore {
 
   async list(instanceId: string, limit: number, offset: number): Promise<RefreshRun[]> {
     return (this.page.all(instanceId, limit, offset) as RunRow[]).map(toRun);
+  }
+
+  async saveModel(instanceId: string, runId: string, model: unknown): Promise<void> {
+    this.setModel.run(JSON.stringify(model), instanceId, runId);
+  }
+
+  async latestModel(instanceId: string): Promise<{ runId: string; model: unknown } | undefined> {
+    const row = this.lastModel.get(instanceId) as { id: string; model: string } | undefined;
+    return row && { runId: row.id, model: JSON.parse(row.model) as unknown };
   }
 
   async failInterrupted(at: number): Promise<number> {
