@@ -162,6 +162,9 @@ describe('refresh runs', () => {
     const del = await ctx.ts.api('DELETE', `${base}/datasets/web/records/W-LINK`);
     expect(del.status).toBe(204);
     expect((await ctx.ts.api('DELETE', `${base}/datasets/web/records/W-LINK`)).body.code).toBe('record_not_found');
+    // The identities only the deleted record carried are gone with it; B's email stays B's.
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:W-LINK')).status).toBe(404);
+    expect(await idOf('email:bj@home.example')).toBe(a);
     const split = await refresh();
     expect(split.counts).toMatchObject({ clustersSplit: 1, clustersCreated: 1, clustersMerged: 0 });
     expect(await idOf('crmId:C-A1')).toBe(a);
@@ -263,6 +266,20 @@ describe('refresh runs', () => {
     }
   });
 
+  it('keeps never-match records apart and joins always-match records, whatever the rules say', async () => {
+    const put = await ctx.ts.api('PUT', `${base}/unification`, {
+      body: { ...CONFIG, neverMatch: [['crm/crmId:C-DEB', 'web/crmId:W-DEB']], alwaysMatch: [['crm/crmId:C-ANN', 'crm/crmId:C-OV']] },
+    });
+    expect(put.status).toBe(200);
+    const deb = await idOf('crmId:C-DEB');
+    const run = await refresh();
+    expect(run.status).toBe('success');
+    expect(await idOf('crmId:C-DEB')).toBe(deb);
+    expect(await idOf('crmId:W-DEB')).not.toBe(deb);
+    expect(await idOf('crmId:C-ANN')).toBe(await idOf('crmId:C-OV'));
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: CONFIG })).status).toBe(200);
+  });
+
   it('fires the cron schedule at the configured time by the clock', async () => {
     clock.set(Date.UTC(2026, 6, 1, 2, 59, 59));
     const put = await ctx.ts.api('PUT', `${base}/unification`, { body: { ...CONFIG, schedule: { cron: '0 3 * * *', timezone: 'UTC' } } });
@@ -291,5 +308,20 @@ describe('refresh runs', () => {
     }
     expect(text).toMatch(/tessera_refresh_stage_seconds_count\{stage="publish"\} \d+/);
     expect(text).toContain('tessera_refresh_running 0');
+  });
+
+  it('rebuild from the lake makes the same people again (the refresh runs after the replay)', async () => {
+    const partition = async (): Promise<string[]> => {
+      const groups: string[] = [];
+      for (const id of await allIds()) {
+        const f = await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/fragments`);
+        groups.push((f.body['fragments'] as unknown as Array<{ recordKey: string }>).map((x) => x.recordKey).sort().join(' '));
+      }
+      return groups.sort();
+    };
+    const before = await partition();
+    expect(before.some((g) => g.includes('crmId:C-DEB crmId:W-DEB'))).toBe(true);
+    await ctx.ts.server.tessera.rebuild('default');
+    expect(await partition()).toEqual(before);
   });
 });

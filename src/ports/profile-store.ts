@@ -147,8 +147,12 @@ export interface ProfileTx {
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
   /** A page of an instance's fragments in key order, after `after`. */
   scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Awaitable<FragmentScanRow[]>;
-  /** Deletes one source record's fragment; false when there was none. */
-  deleteFragment(instanceId: string, datasetId: string, recordKey: string): Awaitable<boolean>;
+  /** Deletes one source record's fragment; what it was (its profile and record), or undefined when there was none. */
+  deleteFragment(instanceId: string, datasetId: string, recordKey: string): Awaitable<{ customerId: string; recordJson: string } | undefined>;
+  /** The records of a profile's fragments. */
+  customerFragments(instanceId: string, customerId: string): Awaitable<Array<{ datasetId: string; recordJson: string }>>;
+  /** Deletes a profile left with no fragment and no activity (and its identities, overrides and enrichment); whether it did. */
+  dropProfileIfEmpty(instanceId: string, customerId: string): Awaitable<boolean>;
   publishRefresh(instanceId: string, publication: RefreshPublication): Awaitable<void>;
 }
 

@@ -57,7 +57,7 @@ export interface Tessera {
   writerError(): string | null;
   /** Applies what the lake holds beyond the last applied point (after a crash). */
   recover(): Promise<number>;
-  /** Recomputes every derived table of an instance (or of all) from the lake; returns the records applied. */
+  /** Recomputes every derived table of an instance (or of all) from the lake, then refreshes those with unification settings; returns the records applied. */
   rebuild(instanceId?: string): Promise<number>;
   /** Rewrites closed, fully applied lake segments as Parquet now (also every 10 minutes); returns how many. */
   compactLake(): Promise<number>;
@@ -142,7 +142,14 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       await committer.drain();
       const ids = instanceId ? [instanceId] : (await control.listInstances()).map((i) => i.id);
       for (const id of ids) await worker.resetDerived(id);
-      return replayLakeTail({ lake, reader, committer, catalog });
+      const applied = await replayLakeTail({ lake, reader, committer, catalog });
+      // The lake holds the sources; the clusters a refresh made on top of them are made again.
+      for (const id of ids) {
+        if (!(await control.getUnificationConfig(id))) continue;
+        const run = await (await refresh.trigger(id, 'manual')).done;
+        if (run.status === 'failed') throw new Error(`rebuilt ${id} from the lake, but its refresh failed: ${run.message ?? ''}`);
+      }
+      return applied;
     },
     realtime: new RealtimeService({ catalog, reader, committer, clock }),
     batches,

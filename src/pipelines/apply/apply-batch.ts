@@ -3,7 +3,7 @@ import type { LakePosition } from '../../ports/lake.js';
 import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
 import { resolveIdentities } from './resolve-identities.js';
-import { insertActivity, upsertFragment } from './store-record.js';
+import { deleteSourceRecord, insertActivity, upsertFragment } from './store-record.js';
 
 export interface ApplyDeps {
   writer: ProfileWriter;
@@ -48,10 +48,7 @@ async function applyRealtime(tx: ProfileTx, r: PreparedRecord): Promise<ApplyOut
 
 /** Applies one record: identities, then its fragment or activity. */
 async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<ApplyOutcome> {
-  if (r.kind === 'delete') {
-    const deleted = await tx.deleteFragment(r.instanceId, r.datasetId, r.recordKey);
-    return { status: deleted ? 'applied' : 'not_found', customerId: null, merged: [] };
-  }
+  if (r.kind === 'delete') return deleteSourceRecord(tx, catalog, r);
   if (r.target !== undefined) return applyRealtime(tx, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
   if (!dataset) return { status: 'failed', customerId: null, merged: [] };

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { extractIdentities, identityKey, type Identity } from '../../domain/identity/extract.js';
+import type { JsonObject } from '../../domain/json-path.js';
 import type { ProfileTx } from '../../ports/profile-store.js';
-import type { ApplyStatus, PreparedRecord } from '../records.js';
+import type { InstanceCatalog } from '../ingest/catalog.js';
+import type { ApplyOutcome, ApplyStatus, PreparedRecord } from '../records.js';
 
 const hashOf = (json: string): string => createHash('sha1').update(json).digest('base64url');
 
@@ -39,4 +42,24 @@ export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerI
   if (r.receipt.path === 'tracking') return 'duplicate';
   const existing = await tx.existingActivity(r.instanceId, r.recordKey);
   return existing?.hash === hash ? 'duplicate' : 'conflict';
+}
+
+/**
+ * Deletes a source record: its fragment, the identities only it carried in its profile, and the
+ * profile itself when nothing (no other record, no activity) is left of it.
+ */
+export async function deleteSourceRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord): Promise<ApplyOutcome> {
+  const deleted = await tx.deleteFragment(r.instanceId, r.datasetId, r.recordKey);
+  if (!deleted) return { status: 'not_found', customerId: null, merged: [] };
+  const identitiesOf = (datasetId: string, json: string): Identity[] => {
+    const dataset = catalog.datasetsById.get(datasetId);
+    if (!dataset) return [];
+    return extractIdentities(JSON.parse(json) as JsonObject, catalog.schemaOf(dataset), catalog.namespaces, catalog.blocked, { defaultPhoneRegion: catalog.settings.defaultPhoneRegion }).identities;
+  };
+  const kept = new Set((await tx.customerFragments(r.instanceId, deleted.customerId)).flatMap((f) => identitiesOf(f.datasetId, f.recordJson).map(identityKey)));
+  const candidates = identitiesOf(r.datasetId, deleted.recordJson).filter((i) => !kept.has(identityKey(i)));
+  const owners = await tx.identityOwners(r.instanceId, candidates);
+  await tx.dropIdentities(r.instanceId, candidates.filter((i) => owners.get(identityKey(i)) === deleted.customerId));
+  const gone = await tx.dropProfileIfEmpty(r.instanceId, deleted.customerId);
+  return { status: 'applied', customerId: gone ? null : deleted.customerId, merged: [] };
 }

@@ -57,7 +57,12 @@ export class SqliteProfileTx implements ProfileTx {
       scanNext: p(
         'SELECT dataset_id AS datasetId, record_key AS recordKey, customer_id AS customerId, ts AS timestamp, record AS recordJson, dedup_loser AS dedupLoser FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?',
       ),
-      deleteFragment: p('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
+      deleteFragment: p('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ? RETURNING customer_id AS customerId, record AS recordJson'),
+      customerFragments: p('SELECT dataset_id AS datasetId, record AS recordJson FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ?'),
+      hasFragment: p('SELECT 1 FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ? LIMIT 1').pluck(),
+      hasActivity: p('SELECT 1 FROM activities INDEXED BY activities_timeline WHERE instance_id = ? AND customer_id = ? LIMIT 1').pluck(),
+      dropIdentitiesOf: p('DELETE FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
+      dropEnrichment: p('DELETE FROM enrichments WHERE instance_id = ? AND customer_id = ?'),
       setFragment: p('UPDATE fragments SET customer_id = ?, dedup_loser = ? WHERE instance_id = ? AND dataset_id = ? AND record_key = ?'),
       setIdentity: p('UPDATE identities SET customer_id = ? WHERE instance_id = ? AND namespace = ? AND value = ?'),
       dropEnrichments: p('DELETE FROM enrichments WHERE instance_id = ?'),
@@ -180,8 +185,20 @@ export class SqliteProfileTx implements ProfileTx {
     return rows.map((r) => ({ ...r, dedupLoser: r.dedupLoser === 1 }));
   }
 
-  deleteFragment(instanceId: string, datasetId: string, recordKey: string): boolean {
-    return this.s['deleteFragment']!.run(instanceId, datasetId, recordKey).changes > 0;
+  deleteFragment(instanceId: string, datasetId: string, recordKey: string): { customerId: string; recordJson: string } | undefined {
+    return this.s['deleteFragment']!.get(instanceId, datasetId, recordKey) as { customerId: string; recordJson: string } | undefined;
+  }
+
+  customerFragments(instanceId: string, customerId: string): Array<{ datasetId: string; recordJson: string }> {
+    return this.s['customerFragments']!.all(instanceId, customerId) as Array<{ datasetId: string; recordJson: string }>;
+  }
+
+  dropProfileIfEmpty(instanceId: string, customerId: string): boolean {
+    if (this.s['hasFragment']!.get(instanceId, customerId) !== undefined || this.s['hasActivity']!.get(instanceId, customerId) !== undefined) return false;
+    this.s['dropIdentitiesOf']!.run(instanceId, customerId);
+    this.s['dropOverridesOf']!.run(instanceId, customerId);
+    this.s['dropEnrichment']!.run(instanceId, customerId);
+    return this.s['deleteProfile']!.run(instanceId, customerId).changes > 0;
   }
 
   publishRefresh(instanceId: string, p: RefreshPublication): void {
