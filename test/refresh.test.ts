@@ -32,7 +32,7 @@ const CONFIG = {
       ],
     },
   ],
-  enrichment: ['emailDomain', 'nameCasing'],
+  enrichment: ['emailDomain', 'phoneCountry', 'nameCasing'],
 };
 
 const person = (dataset: string, crmId: string, first: string, last: string, street: string, extra: Record<string, unknown> = {}) => ({
@@ -88,13 +88,15 @@ describe('unification settings', () => {
 describe('refresh runs', () => {
   it('matches "Deborah Smith, 12 High Street" with "debby smith, 12 high st" across datasets; the absorbed id keeps resolving', async () => {
     await send(
-      person(ctx.ds.crm, 'C-DEB', 'Deborah', 'Smith', '12 High Street', { personalEmail: { address: 'deb@Example.com' } }),
-      person(ctx.ds.web, 'W-DEB', 'debby', 'smith', '12 high st'),
+      person(ctx.ds.crm, 'C-DEB', 'Deborah', 'Smith', '12 High Street', { personalEmail: { address: 'deb@Example.com' }, mobilePhone: { number: '+44 7400 123456' }, loyalty: { tier: 'silver' }, timestamp: '2026-01-01T00:00:00Z' }),
+      person(ctx.ds.web, 'W-DEB', 'debby', 'smith', '12 high st', { loyalty: { tier: 'bronze' }, timestamp: '2026-02-01T00:00:00Z' }),
       person(ctx.ds.crm, 'C-ANN', 'Ann', 'Lee', '3 Low Road'),
     );
     const crm = await idOf('crmId:C-DEB');
     const web = await idOf('crmId:W-DEB');
     expect(crm).not.toBe(web);
+    const activity = { ActivityId: 'ACT-DEB-1', CustomerId: web, ActivityTime: new Date(T0).toISOString(), ActivityType: 'visit', Title: 'store visit' };
+    expect((await ctx.ts.api('POST', '/api/instances/default/data/UnifiedActivity', { body: activity })).status).toBe(201);
     const run = await refresh();
     expect(run.status).toBe('success');
     expect((run['stages'] as unknown as Array<{ name: string }>).map((s) => s.name)).toEqual(['extract', 'unify', 'enrich', 'publish']);
@@ -107,7 +109,23 @@ describe('refresh runs', () => {
     expect(p.status).toBe(200);
     expect(p.body.customerId).toBe(survivor);
     expect(p.body.previousCustomerIds).toEqual([absorbed]);
-    expect(p.body.enrichment).toEqual({ emailDomain: 'example.com', isFreeMail: false, firstName: expect.any(String), lastName: 'Smith' });
+    expect(p.body.enrichment).toEqual({ emailDomain: 'example.com', isFreeMail: false, phoneCountry: 'GB', phoneType: 'mobile', firstName: expect.any(String), lastName: 'Smith' });
+    // The instance merges by recency (web's bronze is newer) except where the settings say otherwise.
+    expect(p.body.attributes['loyalty']).toEqual({ tier: 'bronze' });
+    // The real-time activity sent to the absorbed id is on the survivor's timeline.
+    const timeline = await ctx.ts.api('GET', `/api/instances/default/profiles/${survivor}/timeline`);
+    expect((timeline.body['items'] as unknown as Array<{ activityId: string }>).map((i) => i.activityId)).toEqual(['ACT-DEB-1']);
+  });
+
+  it('merges by the policy set for a field: rank (dataset precedence) for loyalty.tier', async () => {
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: { ...CONFIG, merge: [{ path: 'loyalty.tier', policy: 'rank' }] } })).status).toBe(200);
+    const p = await profile(await idOf('crmId:C-DEB'));
+    expect(p.body.attributes['loyalty']).toEqual({ tier: 'silver' });
+    expect(p.body.fieldSources['loyalty.tier']).toMatchObject({ source: 'dataset', datasetName: 'crm' });
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: { ...CONFIG, merge: [{ path: 'loyalty', policy: 'leastRecent' }] } })).status).toBe(200);
+    expect((await profile(await idOf('crmId:C-DEB'))).body.attributes['loyalty']).toEqual({ tier: 'silver' });
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: CONFIG })).status).toBe(200);
+    expect((await profile(await idOf('crmId:C-DEB'))).body.attributes['loyalty']).toEqual({ tier: 'bronze' });
   });
 
   it('explains a match rule by rule and condition by condition', async () => {
