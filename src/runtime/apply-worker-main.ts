@@ -4,7 +4,8 @@ import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
 import { createCommitBatchStep } from '../pipelines/apply/commit-batch.js';
 import { FsLake } from '../storage/lake-fs/fs-lake.js';
 import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker } from '../pipelines/apply/apply-protocol.js';
-import { SqliteControlStore } from '../storage/sqlite/control-store.js';
+import { SqlControlStore } from '../storage/sql/control-store.js';
+import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileWriter } from '../storage/sqlite/profile-writer.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
@@ -21,7 +22,7 @@ import { TesseraError } from '../domain/errors.js';
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
 const db = openDatabase(data.dbFile);
-const control = new SqliteControlStore(db);
+const control = new SqlControlStore(new SqliteClient(db));
 const catalog = new Catalog(control);
 const retention = async (): Promise<Array<{ instanceId: string; datasetId: string; days: number }>> => {
   const out: Array<{ instanceId: string; datasetId: string; days: number }> = [];

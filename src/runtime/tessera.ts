@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Clock } from '../domain/clock.js';
 import { systemClock } from '../domain/clock.js';
-import { SqliteControlStore } from '../storage/sqlite/control-store.js';
+import { SqlControlStore } from '../storage/sql/control-store.js';
+import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { ApplyWorker } from './apply-worker.js';
@@ -27,7 +28,8 @@ import type { Lake } from '../ports/lake.js';
 import { RefreshService } from '../services/refresh.js';
 import { SourceRecordService } from '../services/source-records.js';
 import { MatchExplainer } from '../services/match-explainer.js';
-import { SqliteRefreshRunStore } from '../storage/sqlite/refresh-run-store.js';
+import { SqlRefreshRunStore } from '../storage/sql/refresh-run-store.js';
+import { LocalLock } from '../ports/cluster-lock.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 10_000;
@@ -73,9 +75,9 @@ export interface Tessera {
   close(): Promise<void>;
 }
 
-export function openControl(dataDir: string, clock: Clock = systemClock): { control: SqliteControlStore; keys: KeyService; instances: InstanceService; close(): void } {
+export function openControl(dataDir: string, clock: Clock = systemClock): { control: SqlControlStore; keys: KeyService; instances: InstanceService; close(): void } {
   const db = openDatabase(join(dataDir, 'state.db'));
-  const control = new SqliteControlStore(db);
+  const control = new SqlControlStore(new SqliteClient(db));
   const keys = new KeyService(control, clock);
   return { control, keys, instances: new InstanceService(control, keys, clock), close: () => db.close() };
 }
@@ -89,7 +91,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const dbFile = join(options.dataDir, 'state.db');
   const main = openDatabase(dbFile);
   const readerDb = openDatabase(dbFile, { readonly: true });
-  const control = new SqliteControlStore(main);
+  const control = new SqlControlStore(new SqliteClient(main));
   const reader = new SqliteProfileReader(readerDb);
   const lake = new FsLake(join(options.dataDir, 'lake'));
   const catalog = new Catalog(control);
@@ -108,12 +110,13 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
   compactor.unref();
   const profiles = new ProfileService(reader, catalog, clock);
-  const runs = new SqliteRefreshRunStore(main);
+  const runs = new SqlRefreshRunStore(new SqliteClient(main));
   const refresh = new RefreshService({
     control,
     runs,
     catalog,
     clock,
+    lock: new LocalLock(),
     runner: (instanceId, runId, config, now, onStage) => worker.refresh(instanceId, runId, config, now, onStage),
   });
   await refresh.start();

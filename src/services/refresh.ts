@@ -5,6 +5,7 @@ import { newId } from '../domain/ids.js';
 import type { UnificationConfig } from '../domain/unify/config.js';
 import { configProblems } from '../domain/unify/validate-config.js';
 import type { ControlStore } from '../ports/control-store.js';
+import type { ClusterLock } from '../ports/cluster-lock.js';
 import type { RefreshRun, RefreshRunStore, RefreshTrigger } from '../ports/refresh-runs.js';
 import type { Catalog } from '../pipelines/ingest/catalog.js';
 import type { RefreshResult } from '../pipelines/refresh/run-refresh.js';
@@ -26,7 +27,7 @@ export class RefreshService {
   private readonly finished: Array<(run: RefreshRun) => void> = [];
 
   constructor(
-    private readonly deps: { control: ControlStore; runs: RefreshRunStore; catalog: Catalog; clock: Clock; runner: RefreshRunner },
+    private readonly deps: { control: ControlStore; runs: RefreshRunStore; catalog: Catalog; clock: Clock; runner: RefreshRunner; lock: ClusterLock },
   ) {}
 
   /** Marks runs a stopped process left behind as failed, and starts the scheduler. */
@@ -70,13 +71,31 @@ export class RefreshService {
     const current = this.running.get(instanceId);
     if (current) throw conflict('refresh_running', `a refresh of this instance is running (run ${current.run.id}); one runs at a time`, { runId: current.run.id });
     const run: RefreshRun = { instanceId, id: newId(), status: 'running', trigger, startedAt: this.deps.clock.now(), finishedAt: null, stages: [], counts: {}, message: null };
-    // Claimed before any await, so that two starts at once cannot both pass the check above.
-    let release: () => void = () => undefined;
-    const claimed = new Promise<void>((resolve) => (release = resolve));
-    const done = claimed.then(() => this.execute(run, config)).finally(() => this.running.delete(instanceId));
+    // Claimed before any await, so that two starts at once here cannot both pass the check above;
+    // the cluster lock then keeps any other node from running this instance's refresh meanwhile.
+    let start: (go: boolean) => void = () => undefined;
+    const claimed = new Promise<boolean>((resolve) => (start = resolve));
+    const done = claimed
+      .then((go) => (go ? this.execute(run, config) : run))
+      .finally(() => this.running.delete(instanceId));
     this.running.set(instanceId, { run, done });
-    await this.deps.runs.save(run);
-    release();
+    const release = await this.deps.lock.tryAcquire(`refresh:${instanceId}`).catch((err: unknown) => {
+      start(false);
+      throw err;
+    });
+    if (!release) {
+      start(false);
+      await done;
+      throw conflict('refresh_running', 'a refresh of this instance is running on another node; one runs at a time', {});
+    }
+    void done.finally(() => release());
+    try {
+      await this.deps.runs.save(run);
+    } catch (err) {
+      start(false);
+      throw err;
+    }
+    start(true);
     return { run, done };
   }
 

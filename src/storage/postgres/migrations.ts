@@ -1,0 +1,138 @@
+import type pg from 'pg';
+
+/**
+ * Versioned schema migrations for PostgreSQL, applied in order on start under an advisory lock
+ * (several nodes may start at once). Never edit a released migration: add a new one.
+ *
+ * Every table's key starts with `instance_id`, then the profile key where there is one: the
+ * distribution key for Citus is `instance_id` (co-locating an instance's tables), see
+ * docs/ARCHITECTURE.md.
+ */
+export const PG_MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'initial schema (the embedded schema of SQLite migrations 1-6)',
+    sql: `
+CREATE TABLE instances (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL, settings TEXT NOT NULL);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY, instance_id TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+  primary_hash TEXT NOT NULL, secondary_hash TEXT, created_at BIGINT NOT NULL, rotated_at BIGINT, revoked_at BIGINT
+);
+CREATE UNIQUE INDEX api_keys_primary ON api_keys(primary_hash);
+CREATE INDEX api_keys_secondary ON api_keys(secondary_hash) WHERE secondary_hash IS NOT NULL;
+CREATE INDEX api_keys_instance ON api_keys(instance_id);
+CREATE TABLE namespaces (
+  instance_id TEXT NOT NULL, code TEXT NOT NULL, name TEXT NOT NULL, normalizer TEXT NOT NULL, priority INTEGER NOT NULL,
+  is_unique INTEGER NOT NULL, builtin INTEGER NOT NULL, aliases TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, code)
+);
+CREATE TABLE schemas (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, class TEXT NOT NULL, json_schema TEXT NOT NULL,
+  identities TEXT NOT NULL, field_groups TEXT NOT NULL, id_field TEXT NOT NULL, timestamp_field TEXT NOT NULL,
+  version INTEGER NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (instance_id, id), UNIQUE (instance_id, name)
+);
+CREATE TABLE datasets (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, schema_id TEXT NOT NULL, enabled_profile INTEGER NOT NULL,
+  enabled_identity INTEGER NOT NULL, precedence INTEGER NOT NULL, created_at BIGINT NOT NULL, retention_days INTEGER,
+  PRIMARY KEY (instance_id, id), UNIQUE (instance_id, name)
+);
+CREATE TABLE profiles (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (instance_id, customer_id)
+);
+CREATE TABLE customer_aliases (
+  instance_id TEXT NOT NULL, old_id TEXT NOT NULL, survivor_id TEXT NOT NULL, merged_at BIGINT NOT NULL, PRIMARY KEY (instance_id, old_id)
+);
+CREATE INDEX customer_aliases_survivor ON customer_aliases(instance_id, survivor_id);
+CREATE TABLE identities (
+  instance_id TEXT NOT NULL, namespace TEXT NOT NULL, value TEXT NOT NULL, customer_id TEXT NOT NULL, first_seen BIGINT NOT NULL,
+  PRIMARY KEY (instance_id, namespace, value)
+);
+CREATE INDEX identities_customer ON identities(instance_id, customer_id);
+CREATE TABLE fragments (
+  instance_id TEXT NOT NULL, dataset_id TEXT NOT NULL, record_key TEXT NOT NULL, customer_id TEXT NOT NULL, ts BIGINT NOT NULL,
+  received_at BIGINT NOT NULL, hash TEXT NOT NULL, record TEXT NOT NULL, dedup_loser INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (instance_id, dataset_id, record_key)
+);
+CREATE INDEX fragments_customer ON fragments(instance_id, customer_id);
+CREATE TABLE activities (
+  instance_id TEXT NOT NULL, activity_id TEXT NOT NULL, dataset_id TEXT NOT NULL, customer_id TEXT NOT NULL, ts BIGINT NOT NULL,
+  type TEXT, hash TEXT NOT NULL, received_at BIGINT NOT NULL, valid_until BIGINT, record TEXT NOT NULL, PRIMARY KEY (instance_id, activity_id)
+);
+CREATE INDEX activities_timeline ON activities(instance_id, customer_id, ts, activity_id);
+CREATE INDEX activities_expiry ON activities(valid_until) WHERE valid_until IS NOT NULL;
+CREATE TABLE merges (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, survivor_id TEXT NOT NULL, absorbed_id TEXT NOT NULL, dataset_id TEXT, record_key TEXT,
+  at BIGINT NOT NULL, PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX merges_survivor ON merges(instance_id, survivor_id);
+CREATE TABLE identity_warnings (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, ident_values TEXT NOT NULL,
+  customer_ids TEXT NOT NULL, dataset_id TEXT, record_key TEXT, at BIGINT NOT NULL, PRIMARY KEY (instance_id, id)
+);
+CREATE TABLE failed_records (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, dataset_id TEXT NOT NULL, request_id TEXT NOT NULL, received_at BIGINT NOT NULL,
+  record TEXT NOT NULL, errors TEXT NOT NULL, PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX failed_records_dataset ON failed_records(instance_id, dataset_id, id);
+CREATE TABLE lake_watermarks (segment TEXT PRIMARY KEY, applied_offset BIGINT NOT NULL);
+CREATE TABLE overrides (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL, set_at BIGINT NOT NULL,
+  valid_until BIGINT NOT NULL, caller TEXT, request_id TEXT NOT NULL, PRIMARY KEY (instance_id, customer_id, path)
+);
+CREATE INDEX overrides_expiry ON overrides(valid_until);
+CREATE TABLE batches (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, dataset_id TEXT NOT NULL, format TEXT NOT NULL, status TEXT NOT NULL,
+  error_threshold DOUBLE PRECISION NOT NULL, options TEXT NOT NULL, files TEXT NOT NULL, rows_read BIGINT NOT NULL DEFAULT 0,
+  rows_applied BIGINT NOT NULL DEFAULT 0, rows_failed BIGINT NOT NULL DEFAULT 0, message TEXT, created_at BIGINT NOT NULL,
+  completed_at BIGINT, started_at BIGINT, finished_at BIGINT, PRIMARY KEY (instance_id, id)
+);
+CREATE INDEX batches_dataset ON batches(instance_id, dataset_id, created_at);
+CREATE TABLE usage (
+  instance_id TEXT NOT NULL, bucket_start BIGINT NOT NULL, operation TEXT NOT NULL, caller TEXT NOT NULL, status INTEGER NOT NULL,
+  code TEXT NOT NULL, count BIGINT NOT NULL, records BIGINT NOT NULL, bytes_in BIGINT NOT NULL, bytes_out BIGINT NOT NULL,
+  latency_ms_sum DOUBLE PRECISION NOT NULL, histogram TEXT NOT NULL, PRIMARY KEY (instance_id, bucket_start, operation, caller, status, code)
+);
+CREATE TABLE write_keys (
+  key_hash TEXT PRIMARY KEY, id TEXT NOT NULL, instance_id TEXT NOT NULL, name TEXT NOT NULL, profile_dataset_id TEXT NOT NULL,
+  event_dataset_id TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT
+);
+CREATE INDEX write_keys_instance ON write_keys(instance_id);
+CREATE TABLE batch_errors (
+  instance_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, file TEXT NOT NULL, row BIGINT NOT NULL, field TEXT,
+  value TEXT, message TEXT NOT NULL, PRIMARY KEY (instance_id, batch_id, seq)
+);
+CREATE TABLE unification_configs (instance_id TEXT PRIMARY KEY, config TEXT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE TABLE refresh_runs (
+  instance_id TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, trigger TEXT NOT NULL, started_at BIGINT NOT NULL,
+  finished_at BIGINT, stages TEXT NOT NULL, counts TEXT NOT NULL, message TEXT, model TEXT, PRIMARY KEY (instance_id, id)
+);
+CREATE TABLE enrichments (
+  instance_id TEXT NOT NULL, customer_id TEXT NOT NULL, attributes TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (instance_id, customer_id)
+);
+`,
+  },
+];
+
+/** Any fixed number: the advisory lock that serialises migrations across nodes. */
+const MIGRATION_LOCK = 7_406_153;
+
+export async function migratePostgres(client: pg.PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+    const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    for (const m of PG_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+  }
+}

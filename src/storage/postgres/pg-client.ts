@@ -1,0 +1,42 @@
+import pg from 'pg';
+import type { SqlClient, SqlValue } from '../sql/sql-client.js';
+
+// BIGINT (times in ms, counts) as numbers: they stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+
+/** `?` placeholders (outside quotes) → `$1, $2, …`; SQLite's `INDEXED BY` hints dropped. */
+export function toPostgresSql(sql: string): string {
+  let out = '';
+  let n = 0;
+  let quoted = false;
+  for (const ch of sql) {
+    if (ch === "'") quoted = !quoted;
+    out += ch === '?' && !quoted ? `$${++n}` : ch;
+  }
+  return out.replace(/\s+INDEXED BY \w+/g, '');
+}
+
+/** SqlClient on a pg pool (or one checked-out client, inside a transaction). */
+export class PgClient implements SqlClient {
+  private readonly texts = new Map<string, string>();
+
+  constructor(private readonly db: pg.Pool | pg.PoolClient) {}
+
+  private text(sql: string): string {
+    let text = this.texts.get(sql);
+    if (text === undefined) this.texts.set(sql, (text = toPostgresSql(sql)));
+    return text;
+  }
+
+  async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return (await this.db.query(this.text(sql), [...params])).rows as T[];
+  }
+
+  async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return (await this.db.query(this.text(sql), [...params])).rows[0] as T | undefined;
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
+    return { changes: (await this.db.query(this.text(sql), [...params])).rowCount ?? 0 };
+  }
+}

@@ -1,0 +1,12 @@
+export type SqlValue = string | number | null;
+
+/**
+ * The little SQL a dialect-neutral store needs. Statements use `?` placeholders and the SQL both
+ * SQLite and PostgreSQL understand (`INSERT … ON CONFLICT … DO UPDATE SET … = excluded.…`);
+ * integers (times in ms) come back as numbers on both.
+ */
+export interface SqlClient {
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+}

@@ -1,0 +1,172 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/domain/clock.js';
+import { TesseraError } from '../src/domain/errors.js';
+import { Catalog } from '../src/pipelines/ingest/catalog.js';
+import { RefreshService } from '../src/services/refresh.js';
+import { AdvisoryLock } from '../src/storage/postgres/advisory-lock.js';
+import { PgClient } from '../src/storage/postgres/pg-client.js';
+import { SqlControlStore } from '../src/storage/sql/control-store.js';
+import { SqlRefreshRunStore } from '../src/storage/sql/refresh-run-store.js';
+import type { SqlClient } from '../src/storage/sql/sql-client.js';
+import { migrate } from '../src/storage/sqlite/migrations.js';
+import { SqliteClient } from '../src/storage/sqlite/sqlite-client.js';
+import { freshSchema, postgresForTests } from './helpers/postgres.js';
+
+const withPostgres = await postgresForTests();
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+/** A fresh store on each backend, behind the same SqlClient. */
+const backends: Array<[string, () => Promise<SqlClient>]> = [
+  [
+    'sqlite',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tessera-sql-'));
+      const db = new Database(join(dir, 'state.db'));
+      migrate(db);
+      cleanups.push(async () => {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return new SqliteClient(db);
+    },
+  ],
+  ...(withPostgres
+    ? ([
+        [
+          'postgres',
+          async () => {
+            const s = await freshSchema();
+            cleanups.push(() => s.drop());
+            return new PgClient(s.pool);
+          },
+        ],
+      ] as Array<[string, () => Promise<SqlClient>]>)
+    : []),
+];
+
+const SETTINGS = { mergePolicy: 'timestampOrdered' as const, defaultPhoneRegion: 'US', blockedValues: [], maxIdentitiesPerGraph: 50, realtimeSegmentEvaluation: false };
+
+describe.each(backends)('the control plane on %s', (_name, open) => {
+  it('keeps instances, keys (primary and secondary secrets), namespaces, schemas, datasets and unification settings', async () => {
+    const control = new SqlControlStore(await open());
+    await control.createInstance({ id: 'acme', name: 'Acme', createdAt: 1_700_000_000_000, settings: SETTINGS });
+    expect(await control.getInstance('acme')).toEqual({ id: 'acme', name: 'Acme', createdAt: 1_700_000_000_000, settings: SETTINGS });
+    expect(await control.getInstance('nope')).toBeUndefined();
+    await control.createKey({ id: 'k1', instanceId: 'acme', name: 'ops', role: 'admin', createdAt: 1, rotatedAt: null, revokedAt: null, hasSecondary: false }, 'hash-1');
+    await control.rotateKey('acme', 'k1', 'hash-2', 5);
+    expect(await control.findKeyByHash('hash-2')).toMatchObject({ which: 'primary', key: { id: 'k1', rotatedAt: 5, hasSecondary: true } });
+    expect(await control.findKeyByHash('hash-1')).toMatchObject({ which: 'secondary' });
+    await control.dropSecondary('acme', 'k1');
+    expect(await control.findKeyByHash('hash-1')).toBeUndefined();
+    await control.revokeKey('acme', 'k1', 9);
+    expect((await control.listKeys('acme')).map((k) => k.revokedAt)).toEqual([9]);
+    await control.upsertNamespace('acme', { code: 'crmId', name: 'CRM', normalizer: 'trim', priority: 1, unique: true, builtin: true, aliases: ['CRM'] }, 1);
+    await control.upsertNamespace('acme', { code: 'crmId', name: 'CRM id', normalizer: 'trim', priority: 2, unique: true, builtin: true, aliases: [] }, 2);
+    expect(await control.listNamespaces('acme')).toEqual([{ code: 'crmId', name: 'CRM id', normalizer: 'trim', priority: 2, unique: true, builtin: true, aliases: [] }]);
+    const schema = { instanceId: 'acme', id: 's1', name: 'Person', class: 'profile' as const, jsonSchema: { type: 'object' }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }], fieldGroups: ['address'], idField: '_id', timestampField: 'timestamp', version: 1, createdAt: 3 };
+    await control.createSchema(schema);
+    expect(await control.listSchemas('acme')).toEqual([schema]);
+    const dataset = { instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, createdAt: 4 };
+    await control.createDataset(dataset);
+    await control.updateDataset({ ...dataset, precedence: 7, retentionDays: 30 });
+    expect(await control.listDatasets('acme')).toEqual([{ ...dataset, precedence: 7, retentionDays: 30 }]);
+    expect(await control.getUnificationConfig('acme')).toBeUndefined();
+    const config = { mode: 'rules' as const, datasets: [{ dataset: 'crm', dedupRules: [{ conditions: [{ field: 'email' }] }] }] };
+    await control.putUnificationConfig('acme', config, 5);
+    await control.putUnificationConfig('acme', { ...config, enrichment: ['emailDomain'] }, 6);
+    expect(await control.getUnificationConfig('acme')).toEqual({ ...config, enrichment: ['emailDomain'] });
+  });
+});
+
+describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
+  it('applies the versioned migrations once, whichever of several starting nodes gets there first', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    await Promise.all([s.openAnother(), s.openAnother()]);
+    const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual([1]);
+  });
+
+  it('an advisory lock is held by one node at a time and let go when its node dies', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const other = await s.openAnother();
+    const a = new AdvisoryLock(s.pool);
+    const b = new AdvisoryLock(other);
+    const release = await a.tryAcquire('refresh:acme');
+    expect(release).toBeDefined();
+    expect(await b.tryAcquire('refresh:acme')).toBeUndefined();
+    expect(await b.tryAcquire('refresh:other')).toBeDefined();
+    await release!();
+    const again = await b.tryAcquire('refresh:acme');
+    expect(again).toBeDefined();
+    expect(await a.tryAcquire('refresh:acme')).toBeUndefined();
+    // The node holding it dies: its connection goes, and the lock with it.
+    await s.pool.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())");
+    let retaken: (() => Promise<void>) | undefined;
+    for (let i = 0; i < 50 && !retaken; i++) {
+      retaken = await a.tryAcquire('refresh:acme');
+      if (!retaken) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(retaken).toBeDefined();
+    await retaken!();
+  });
+
+  it('two nodes never run the same instance\'s refresh at once', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const setup = new SqlControlStore(new PgClient(s.pool));
+    await setup.createInstance({ id: 'acme', name: 'Acme', createdAt: 1, settings: SETTINGS });
+    await setup.createSchema({ instanceId: 'acme', id: 's1', name: 'Person', class: 'profile', jsonSchema: { type: 'object' }, identities: [], fieldGroups: [], idField: '_id', timestampField: 'timestamp', version: 1, createdAt: 1 });
+    await setup.createDataset({ instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, createdAt: 1 });
+    await setup.putUnificationConfig('acme', { mode: 'rules', datasets: [{ dataset: 'crm', dedupRules: [{ conditions: [{ field: 'email' }] }] }] }, 1);
+    let running = 0;
+    let most = 0;
+    let finish: () => void = () => undefined;
+    const node = async () => {
+      const pool = await s.openAnother();
+      const control = new SqlControlStore(new PgClient(pool));
+      return new RefreshService({
+        control,
+        runs: new SqlRefreshRunStore(new PgClient(pool)),
+        catalog: new Catalog(control),
+        clock: new ManualClock(1_800_000_000_000),
+        lock: new AdvisoryLock(pool),
+        // The work itself is not what is tested here: it runs until the test lets it finish.
+        runner: async () => {
+          most = Math.max(most, ++running);
+          await new Promise<void>((resolve) => (finish = resolve));
+          running--;
+          return { stages: [], counts: { records: 0, pairsCompared: 0, pairsMatched: 0, identityLinks: 0, clusters: 0, clustersCreated: 0, clustersMerged: 0, clustersSplit: 0, duplicatesSuppressed: 0, blocksSkipped: 0, enriched: 0 } };
+        },
+      });
+    };
+    const [one, two] = await Promise.all([node(), node()]);
+    const results = await Promise.allSettled([one.trigger('acme', 'schedule'), two.trigger('acme', 'schedule')]);
+    for (const r of results) if (r.status === 'rejected' && !(r.reason instanceof TesseraError)) throw r.reason;
+    const started = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(started).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.reason).toBeInstanceOf(TesseraError);
+    expect((refused[0]!.reason as TesseraError).code).toBe('refresh_running');
+    await new Promise((r) => setTimeout(r, 50));
+    finish();
+    await one.idle();
+    await two.idle();
+    expect(most).toBe(1);
+    // Once it is over, the other node may run it.
+    const next = await two.trigger('acme', 'manual');
+    finish();
+    expect((await next.done).status).toBe('success');
+    const history = await new SqlRefreshRunStore(new PgClient(s.pool)).list('acme', 10, 0);
+    expect(history.map((r) => r.status)).toEqual(['success', 'success']);
+  });
+});
