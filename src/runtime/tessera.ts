@@ -19,9 +19,9 @@ import { RealtimeService } from '../services/realtime.js';
 import { BatchService } from '../services/batches.js';
 import { UsageService } from '../services/usage.js';
 import { TrackingService } from '../services/tracking.js';
-import { SqliteWriteKeyStore } from '../storage/sqlite/write-key-store.js';
-import { SqliteUsageStore } from '../storage/sqlite/usage-store.js';
-import { SqliteBatchStore } from '../storage/sqlite/batch-store.js';
+import { SqlWriteKeyStore } from '../storage/sql/write-key-store.js';
+import { SqlUsageStore } from '../storage/sql/usage-store.js';
+import { SqlBatchStore } from '../storage/sql/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
@@ -91,7 +91,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const dbFile = join(options.dataDir, 'state.db');
   const main = openDatabase(dbFile);
   const readerDb = openDatabase(dbFile, { readonly: true });
-  const control = new SqlControlStore(new SqliteClient(main));
+  const mainSql = new SqliteClient(main);
+  const control = new SqlControlStore(mainSql);
   const reader = new SqliteProfileReader(readerDb);
   const lake = new FsLake(join(options.dataDir, 'lake'));
   const catalog = new Catalog(control);
@@ -100,17 +101,17 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
-  const batches = new BatchService({ store: new SqliteBatchStore(main), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
+  const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
   const ingest = new IngestService(committer, clock);
   const admin = new CatalogAdmin(control, catalog, clock);
-  const tracking = new TrackingService({ store: new SqliteWriteKeyStore(main), admin, catalog, ingest, clock });
-  const usage = new UsageService({ store: new SqliteUsageStore(main), clock });
+  const tracking = new TrackingService({ store: new SqlWriteKeyStore(mainSql), admin, catalog, ingest, clock });
+  const usage = new UsageService({ store: new SqlUsageStore(mainSql), clock });
   const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
   usageFlusher.unref();
   const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
   compactor.unref();
   const profiles = new ProfileService(reader, catalog, clock);
-  const runs = new SqlRefreshRunStore(new SqliteClient(main));
+  const runs = new SqlRefreshRunStore(mainSql);
   const refresh = new RefreshService({
     control,
     runs,

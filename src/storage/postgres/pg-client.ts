@@ -20,6 +20,7 @@ export function toPostgresSql(sql: string): string {
 export class PgClient implements SqlClient {
   private readonly texts = new Map<string, string>();
 
+  /** `db`: the pool, or (inside a transaction) the one client the transaction runs on. */
   constructor(private readonly db: pg.Pool | pg.PoolClient) {}
 
   private text(sql: string): string {
@@ -38,5 +39,21 @@ export class PgClient implements SqlClient {
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
     return { changes: (await this.db.query(this.text(sql), [...params])).rowCount ?? 0 };
+  }
+
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
+    const client = await this.db.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(new PgClient(client));
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+      throw err;
+    }
   }
 }

@@ -9,4 +9,6 @@ export interface SqlClient {
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /** Runs `fn` in one transaction (on one connection); transactions run one at a time per client. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
 }

@@ -27,4 +27,23 @@ export class SqliteClient implements SqlClient {
   async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
     return { changes: this.statement(sql).run(...params).changes };
   }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
 }
