@@ -1,11 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { SqlClient, SqlValue } from '../sql/sql-client.js';
+import { TransactionQueue } from './transaction-queue.js';
 
 /** SqlClient on a better-sqlite3 connection: each statement prepared once, calls synchronous underneath. */
 export class SqliteClient implements SqlClient {
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database.Database) {
+    this.transactions = new TransactionQueue(db);
+  }
 
   private statement(sql: string): Database.Statement {
     let stmt = this.statements.get(sql);
@@ -28,22 +31,9 @@ export class SqliteClient implements SqlClient {
     return { changes: this.statement(sql).run(...params).changes };
   }
 
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly transactions: TransactionQueue;
 
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this);
-        this.db.exec('COMMIT');
-        return result;
-      } catch (err) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-        throw err;
-      }
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.transactions.run(() => fn(this));
   }
 }
