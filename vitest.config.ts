@@ -1,11 +1,38 @@
+import { connect } from 'node:net';
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    pool: 'forks',
-    maxWorkers: 2,
-  },
+/**
+ * The behaviour suite runs on both backends: every test on the embedded one, and the tests that
+ * speak only HTTP to a server again on PostgreSQL (TESSERA_TEST_BACKEND=postgres). Left out there:
+ * tests about the embedded data dir itself (kill -9 recovery, restarts, the CLI on a data dir,
+ * rebuild, the memory of batch imports) and the tests of the stores themselves.
+ */
+const EMBEDDED_ONLY = ['test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts'];
+const PG_URL = new URL(process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test');
+
+const reachable = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+
+export default defineConfig(async () => {
+  // In CI the PostgreSQL run always happens (and fails loudly without the service); elsewhere it
+  // is skipped, with a message, when PostgreSQL is not there.
+  const withPostgres = process.env['CI'] ? true : await reachable(PG_URL.hostname, Number(PG_URL.port || 5432));
+  if (!withPostgres) process.stderr.write(`PostgreSQL is not reachable at ${PG_URL.host}: the behaviour suite runs on the embedded backend only\n`);
+  return {
+    test: {
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+      pool: 'forks' as const,
+      maxWorkers: 2,
+      projects: [
+        { extends: true, test: { name: 'embedded', include: ['test/**/*.test.ts'] } },
+        ...(withPostgres ? [{ extends: true, test: { name: 'postgres', include: ['test/**/*.test.ts'], exclude: EMBEDDED_ONLY, env: { TESSERA_TEST_BACKEND: 'postgres' } } }] : []),
+      ],
+    },
+  };
 });

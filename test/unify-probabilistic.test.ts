@@ -37,6 +37,7 @@ describe('probabilistic unification (Fellegi–Sunter)', () => {
     const config = JSON.parse(readFileSync(join(__dirname, '..', 'bench', 'unify', 'fake_1000.probabilistic.json'), 'utf8')) as Record<string, unknown>;
     expect((await ts.api('PUT', `${base}/unification`, { body: config })).status).toBe(200);
     const run = await ts.api('POST', `${base}/refresh?wait=true`);
+    expect(run.status, JSON.stringify(run.body)).toBe(200);
     expect(run.body.status).toBe('success');
     expect(run.body.counts!['records']).toEqual(1000);
     // Every record's profile, against the file's cluster column.

@@ -4,9 +4,8 @@ import { systemClock } from '../domain/clock.js';
 import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';
-import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
-import { ApplyWorker } from './apply-worker.js';
-import { FsLake } from '../storage/lake-fs/fs-lake.js';
+import { embeddedBackend, postgresBackend } from './backends.js';
+import type { PostgresOptions } from '../storage/postgres/open.js';
 import { Catalog } from '../pipelines/ingest/catalog.js';
 import { Committer } from '../pipelines/apply/committer.js';
 import { replayLakeTail } from '../pipelines/apply/replay-lake.js';
@@ -29,14 +28,16 @@ import { RefreshService } from '../services/refresh.js';
 import { SourceRecordService } from '../services/source-records.js';
 import { MatchExplainer } from '../services/match-explainer.js';
 import { SqlRefreshRunStore } from '../storage/sql/refresh-run-store.js';
-import { LocalLock } from '../ports/cluster-lock.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 10_000;
 const COMPACT_INTERVAL_MS = 10 * 60_000;
 
 export interface TesseraOptions {
+  /** The lake (and, on the embedded backend, the SQLite files) live here. */
   dataDir: string;
+  /** Profile state and the control plane on PostgreSQL instead of the embedded SQLite. */
+  postgres?: PostgresOptions;
   clock?: Clock;
   maxBatchRecords?: number;
 }
@@ -88,17 +89,8 @@ export function openControl(dataDir: string, clock: Clock = systemClock): { cont
  */
 export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock;
-  const dbFile = join(options.dataDir, 'state.db');
-  const main = openDatabase(dbFile);
-  const readerDb = openDatabase(dbFile, { readonly: true });
-  const mainSql = new SqliteClient(main);
-  const control = new SqlControlStore(mainSql);
-  const reader = new SqliteProfileReader(readerDb);
-  const lake = new FsLake(join(options.dataDir, 'lake'));
-  const catalog = new Catalog(control);
-  const worker = new ApplyWorker({ dbFile, lakeDir: join(options.dataDir, 'lake') });
-  await worker.started();
-  catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
+  const backend = options.postgres ? await postgresBackend(options.dataDir, options.postgres) : await embeddedBackend(options.dataDir);
+  const { sql: mainSql, control, reader, lake, catalog, applier: worker } = backend;
   const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
@@ -117,7 +109,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     runs,
     catalog,
     clock,
-    lock: new LocalLock(),
+    lock: backend.lock,
     runner: (instanceId, runId, config, now, onStage) => worker.refresh(instanceId, runId, config, now, onStage),
   });
   await refresh.start();
@@ -168,8 +160,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       await refresh.close();
       await committer.close();
       await worker.close();
-      readerDb.close();
-      main.close();
+      await backend.close();
     },
   };
 }

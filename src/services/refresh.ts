@@ -74,12 +74,28 @@ export class RefreshService {
     // Claimed before any await, so that two starts at once here cannot both pass the check above;
     // the cluster lock then keeps any other node from running this instance's refresh meanwhile.
     let start: (go: boolean) => void = () => undefined;
+    let release: (() => Promise<void>) | undefined;
     const claimed = new Promise<boolean>((resolve) => (start = resolve));
+    // The run counts as over (and shows its end state) only once its lock is free again, so that
+    // a start made after seeing it end is never refused.
+    const over = async (): Promise<void> => {
+      await release?.();
+      this.running.delete(instanceId);
+    };
     const done = claimed
       .then((go) => (go ? this.execute(run, config) : run))
-      .finally(() => this.running.delete(instanceId));
+      .then(
+        async (final) => {
+          await over();
+          return Object.assign(run, final);
+        },
+        async (err: unknown) => {
+          await over();
+          throw err;
+        },
+      );
     this.running.set(instanceId, { run, done });
-    const release = await this.deps.lock.tryAcquire(`refresh:${instanceId}`).catch((err: unknown) => {
+    release = await this.deps.lock.tryAcquire(`refresh:${instanceId}`).catch((err: unknown) => {
       start(false);
       throw err;
     });
@@ -88,7 +104,6 @@ export class RefreshService {
       await done;
       throw conflict('refresh_running', 'a refresh of this instance is running on another node; one runs at a time', {});
     }
-    void done.finally(() => release());
     try {
       await this.deps.runs.save(run);
     } catch (err) {
@@ -164,9 +179,13 @@ export class RefreshService {
     else this.nextAt.delete(instanceId);
   }
 
+  /** Runs it; the live `run` shows its stages meanwhile, and the end state comes back as a copy. */
   private async execute(run: RefreshRun, config: UnificationConfig): Promise<RefreshRun> {
     const started = performance.now();
     let stageStarted = started;
+    const final: RefreshRun = { ...run };
+    // Progress saves go one after another, and all before the final one.
+    let saving: Promise<unknown> = Promise.resolve();
     try {
       const result = await this.deps.runner(run.instanceId, run.id, config, this.deps.clock.now(), (stage) => {
         const now = performance.now();
@@ -174,22 +193,22 @@ export class RefreshService {
         if (last) last.ms = Math.round(now - stageStarted);
         stageStarted = now;
         run.stages.push({ name: stage, ms: 0 });
-        void this.deps.runs.save(run).catch(() => undefined);
+        const snapshot = { ...run, stages: run.stages.map((s) => ({ ...s })) };
+        saving = saving.then(() => this.deps.runs.save(snapshot)).catch(() => undefined);
       });
-      run.stages = result.stages;
-      run.counts = result.counts;
-      run.status = 'success';
+      Object.assign(final, { stages: result.stages, counts: result.counts, status: 'success' });
       if (result.model) await this.deps.runs.saveModel(run.instanceId, run.id, result.model);
     } catch (err) {
-      const last = run.stages[run.stages.length - 1];
+      const stages = run.stages.map((s) => ({ ...s }));
+      const last = stages[stages.length - 1];
       if (last) last.ms = Math.round(performance.now() - stageStarted);
-      run.status = 'failed';
-      run.message = `${(err as Error).message}; the published profiles are unchanged`;
+      Object.assign(final, { stages, status: 'failed', message: `${(err as Error).message}; the published profiles are unchanged` });
     }
-    run.finishedAt = this.deps.clock.now();
-    await this.deps.runs.save(run);
-    for (const listener of this.finished) listener(run);
-    return run;
+    final.finishedAt = this.deps.clock.now();
+    await saving;
+    await this.deps.runs.save(final);
+    for (const listener of this.finished) listener(final);
+    return final;
   }
 
   private async catalogOf(instanceId: string) {

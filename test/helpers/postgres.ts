@@ -27,24 +27,37 @@ export async function postgresForTests(): Promise<boolean> {
   return false;
 }
 
+/** A name for a schema of a test's own (PostgreSQL must be there when asked for one). */
+export async function freshSchemaName(): Promise<string> {
+  if (!(await postgresForTests())) throw new Error(`TESSERA_TEST_BACKEND=postgres, but PostgreSQL is not reachable at ${PG_URL}`);
+  return `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** A pool on a fresh schema of its own (dropped by `drop`), migrations applied. */
-export async function freshSchema(): Promise<{ pool: pg.Pool; schema: string; openAnother(): Promise<pg.Pool>; drop(): Promise<void> }> {
-  const schema = `t_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+export async function freshSchema(): Promise<{ pool: pg.Pool; schema: string; openAnother(maxConnections?: number): Promise<pg.Pool>; drop(): Promise<void> }> {
+  const schema = await freshSchemaName();
   const pools: pg.Pool[] = [await openPostgres({ url: PG_URL, schema, maxConnections: 4 })];
   return {
     pool: pools[0]!,
     schema,
-    async openAnother() {
-      const pool = await openPostgres({ url: PG_URL, schema, maxConnections: 4 });
+    async openAnother(maxConnections = 4) {
+      const pool = await openPostgres({ url: PG_URL, schema, maxConnections });
       pools.push(pool);
       return pool;
     },
     async drop() {
       await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
-      const admin = new pg.Client({ connectionString: PG_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.end();
+      await dropSchema(schema);
     },
   };
 }

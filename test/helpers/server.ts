@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.js';
 import type { Clock } from '../../src/domain/clock.js';
+import { dropSchema, freshSchemaName, PG_URL } from './postgres.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 
@@ -49,11 +50,25 @@ export function makeApi(url: string, defaultKey: string): Api {
   };
 }
 
-/** A real server on a free port over a fresh data dir. */
+/** The backend the behaviour tests run on: TESSERA_TEST_BACKEND=postgres runs them on PostgreSQL. */
+export const TEST_BACKEND: 'embedded' | 'postgres' = process.env['TESSERA_TEST_BACKEND'] === 'postgres' ? 'postgres' : 'embedded';
+
+/** A real server on a free port over a fresh data dir (and, on PostgreSQL, a fresh schema). */
 export async function startTestServer(options: { clock?: Clock; dataDir?: string } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tessera-test-'));
+  const schema = TEST_BACKEND === 'postgres' ? await freshSchemaName() : undefined;
   const server = await startServer(
-    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: true },
+    {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir,
+      bootstrapAdminKey: ADMIN_KEY,
+      logLevel: 'warn',
+      usageTelemetry: true,
+      rateLimits: true,
+      backend: TEST_BACKEND,
+      ...(schema ? { postgres: { url: PG_URL, schema } } : {}),
+    },
     { logger: false, ...(options.clock ? { clock: options.clock } : {}) },
   );
   const url = server.url;
@@ -64,6 +79,7 @@ export async function startTestServer(options: { clock?: Clock; dataDir?: string
     api: makeApi(url, ADMIN_KEY),
     async close() {
       await server.close();
+      if (schema) await dropSchema(schema);
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -6,9 +6,14 @@ import type { ClusterLock } from '../../ports/cluster-lock.js';
  * a node that dies (its connection closes) lets go of them at once.
  */
 export class AdvisoryLock implements ClusterLock {
-  constructor(private readonly pool: pg.Pool) {}
+  /** `scope`: what shares the locks (the schema): advisory locks are per database, so deployments in other schemas must not collide. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly scope = '',
+  ) {}
 
-  async tryAcquire(name: string): Promise<(() => Promise<void>) | undefined> {
+  async tryAcquire(lockName: string): Promise<(() => Promise<void>) | undefined> {
+    const name = `${this.scope}/${lockName}`;
     const client = await this.pool.connect();
     try {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [name]);

@@ -41,11 +41,11 @@ export class PgClient implements SqlClient {
     return { changes: (await this.db.query(this.text(sql), [...params])).rowCount ?? 0 };
   }
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
     if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
     const client = await this.db.connect();
     try {
-      await client.query('BEGIN');
+      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(new PgClient(client));
       await client.query('COMMIT');
       client.release();

@@ -9,6 +9,9 @@ export interface SqlClient {
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
-  /** Runs `fn` in one transaction (on one connection); transactions run one at a time per client. */
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction (on one connection). `readSnapshot`: a read-only transaction that
+   * sees one consistent snapshot throughout.
+   */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>, options?: { readSnapshot?: boolean }): Promise<T>;
 }

@@ -1,41 +1,16 @@
 import type Database from 'better-sqlite3';
-import type { JsonObject } from '../../domain/json-path.js';
+import { parseObject, timelineSql, toActivity, toFailed, toFragment, toMerge, toOverride, toWarning, type ActivityDbRow, type FailedDbRow, type FragmentDbRow, type MergeDbRow, type OverrideDbRow, type WarningDbRow } from '../sql/profile-rows.js';
 import type {
   ActivityRow,
   FailedRecord,
   IdentityWarning,
   MergeRow,
-  OverrideRow,
   ProfileBundle,
   ProfileReader,
   ProfileRow,
   StoredFragment,
   TimelineQuery,
 } from '../../ports/profile-store.js';
-
-interface ActivityDbRow {
-  activity_id: string;
-  dataset_id: string;
-  customer_id: string;
-  ts: number;
-  type: string | null;
-  hash: string;
-  received_at: number;
-  valid_until: number | null;
-  record: string;
-}
-
-const toActivity = (r: ActivityDbRow): ActivityRow => ({
-  activityId: r.activity_id,
-  datasetId: r.dataset_id,
-  customerId: r.customer_id,
-  timestamp: r.ts,
-  type: r.type,
-  hash: r.hash,
-  receivedAt: r.received_at,
-  validUntil: r.valid_until,
-  record: JSON.parse(r.record) as JsonObject,
-});
 
 /** Reads on their own connection, so that they never wait for the writer (WAL). */
 export class SqliteProfileReader implements ProfileReader {
@@ -93,9 +68,7 @@ export class SqliteProfileReader implements ProfileReader {
         row: { customerId, createdAt: row.created_at, updatedAt: row.updated_at },
         // Duplicates a refresh did not pick stay linked (key ring) but do not feed the merge.
         fragments: this.fragmentsSync(instanceId, customerId, 'mergedFragments'),
-        overrides: (this.s['overrides']!.all(instanceId, customerId) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>).map(
-          (o): OverrideRow => ({ path: o.path, valueJson: o.value, setAt: o.set_at, validUntil: o.valid_until, caller: o.caller, requestId: o.request_id }),
-        ),
+        overrides: (this.s['overrides']!.all(instanceId, customerId) as OverrideDbRow[]).map(toOverride),
         identities: this.s['identities']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>,
         previousIds: this.s['previous']!.all(instanceId, customerId) as string[],
         enrichment: parseObject(this.s['enrichment']!.get(instanceId, customerId) as string | undefined),
@@ -138,104 +111,26 @@ export class SqliteProfileReader implements ProfileReader {
   }
 
   private fragmentsSync(instanceId: string, customerId: string, statement: 'fragments' | 'mergedFragments' = 'fragments'): StoredFragment[] {
-    const rows = this.s[statement]!.all(instanceId, customerId) as Array<{
-      dataset_id: string;
-      record_key: string;
-      customer_id: string;
-      ts: number;
-      received_at: number;
-      record: string;
-    }>;
-    return rows.map((r) => ({
-      datasetId: r.dataset_id,
-      recordKey: r.record_key,
-      customerId: r.customer_id,
-      timestamp: r.ts,
-      receivedAt: r.received_at,
-      record: JSON.parse(r.record) as JsonObject,
-    }));
+    return (this.s[statement]!.all(instanceId, customerId) as FragmentDbRow[]).map(toFragment);
   }
 
   async timeline(instanceId: string, customerId: string, q: TimelineQuery): Promise<ActivityRow[]> {
-    const where = ['instance_id = ?', 'customer_id = ?', '(valid_until IS NULL OR valid_until > ?)'];
-    const params: Array<string | number> = [instanceId, customerId, q.now];
-    if (q.from !== undefined) {
-      where.push('ts >= ?');
-      params.push(q.from);
-    }
-    if (q.to !== undefined) {
-      where.push('ts < ?');
-      params.push(q.to);
-    }
-    if (q.types && q.types.length > 0) {
-      where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
-      params.push(...q.types);
-    }
-    const desc = q.order === 'desc';
-    if (q.before) {
-      where.push(desc ? '(ts < ? OR (ts = ? AND activity_id < ?))' : '(ts > ? OR (ts = ? AND activity_id > ?))');
-      params.push(q.before.timestamp, q.before.timestamp, q.before.activityId);
-    }
-    const dir = desc ? 'DESC' : 'ASC';
-    const sql = `SELECT * FROM activities WHERE ${where.join(' AND ')} ORDER BY ts ${dir}, activity_id ${dir} LIMIT ?`;
-    params.push(q.limit);
+    const { sql, params } = timelineSql(instanceId, customerId, q);
     let stmt = this.timelineStatements.get(sql);
     if (!stmt) this.timelineStatements.set(sql, (stmt = this.db.prepare(sql)));
     return (stmt.all(...params) as ActivityDbRow[]).map(toActivity);
   }
 
   async merges(instanceId: string, customerId: string): Promise<MergeRow[]> {
-    const rows = this.s['merges']!.all(instanceId, customerId) as Array<{
-      id: string;
-      survivor_id: string;
-      absorbed_id: string;
-      dataset_id: string | null;
-      record_key: string | null;
-      at: number;
-    }>;
-    return rows.map((r) => ({ id: r.id, survivorId: r.survivor_id, absorbedId: r.absorbed_id, datasetId: r.dataset_id, recordKey: r.record_key, at: r.at }));
+    return (this.s['merges']!.all(instanceId, customerId) as MergeDbRow[]).map(toMerge);
   }
 
   async warnings(instanceId: string, limit: number, offset: number): Promise<IdentityWarning[]> {
-    const rows = this.s['warnings']!.all(instanceId, limit, offset) as Array<{
-      id: string;
-      kind: IdentityWarning['kind'];
-      namespace: string;
-      ident_values: string;
-      customer_ids: string;
-      dataset_id: string | null;
-      record_key: string | null;
-      at: number;
-    }>;
-    return rows.map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      namespace: r.namespace,
-      values: JSON.parse(r.ident_values) as string[],
-      customerIds: JSON.parse(r.customer_ids) as string[],
-      datasetId: r.dataset_id,
-      recordKey: r.record_key,
-      at: r.at,
-    }));
+    return (this.s['warnings']!.all(instanceId, limit, offset) as WarningDbRow[]).map(toWarning);
   }
 
   async failedRecords(instanceId: string, datasetId: string, limit: number, offset: number): Promise<FailedRecord[]> {
-    const rows = this.s['failed']!.all(instanceId, datasetId, limit, offset) as Array<{
-      id: string;
-      dataset_id: string;
-      request_id: string;
-      received_at: number;
-      record: string;
-      errors: string;
-    }>;
-    return rows.map((r) => ({
-      id: r.id,
-      datasetId: r.dataset_id,
-      requestId: r.request_id,
-      receivedAt: r.received_at,
-      record: JSON.parse(r.record) as unknown,
-      errors: JSON.parse(r.errors) as FailedRecord['errors'],
-    }));
+    return (this.s['failed']!.all(instanceId, datasetId, limit, offset) as FailedDbRow[]).map(toFailed);
   }
 
   async countProfiles(instanceId: string): Promise<number> {
@@ -250,8 +145,4 @@ export class SqliteProfileReader implements ProfileReader {
     const rows = this.s['watermarks']!.all() as Array<{ segment: string; applied_offset: number }>;
     return new Map(rows.map((r) => [r.segment, r.applied_offset]));
   }
-}
-
-function parseObject(json: string | undefined): JsonObject | null {
-  return json === undefined ? null : (JSON.parse(json) as JsonObject);
 }

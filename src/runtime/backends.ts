@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { LocalLock, type ClusterLock } from '../ports/cluster-lock.js';
+import type { ControlStore } from '../ports/control-store.js';
+import type { Lake } from '../ports/lake.js';
+import type { ProfileReader } from '../ports/profile-store.js';
+import { createApplyEngine, type ApplyEngine } from '../pipelines/apply/apply-engine.js';
+import { Catalog } from '../pipelines/ingest/catalog.js';
+import { FsLake } from '../storage/lake-fs/fs-lake.js';
+import { AdvisoryLock } from '../storage/postgres/advisory-lock.js';
+import { openPostgres, type PostgresOptions } from '../storage/postgres/open.js';
+import { PgClient } from '../storage/postgres/pg-client.js';
+import { SqlControlStore } from '../storage/sql/control-store.js';
+import { SqlProfileReader } from '../storage/sql/profile-reader.js';
+import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
+import type { SqlClient } from '../storage/sql/sql-client.js';
+import { openDatabase } from '../storage/sqlite/open.js';
+import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
+import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
+import { ApplyWorker } from './apply-worker.js';
+
+/** The one writer of profile state as the runtime sees it: a writer thread, or in process. */
+export interface Applier extends ApplyEngine {
+  /** Undefined while it runs; the error that stopped it otherwise. */
+  readonly error: Error | undefined;
+  invalidate(instanceId: string): void;
+  close(): Promise<void>;
+}
+
+/** What a backend gives the composition root. */
+export interface Backend {
+  name: 'embedded' | 'postgres';
+  /** The control plane and the other small stores (batches, usage, write keys, runs). */
+  sql: SqlClient;
+  control: ControlStore;
+  reader: ProfileReader;
+  /** The lake as this thread sees it (for reading; the writer appends). */
+  lake: Lake;
+  catalog: Catalog;
+  applier: Applier;
+  lock: ClusterLock;
+  close(): Promise<void>;
+}
+
+/** SQLite (WAL) in the data dir: reads and the control plane here, the writer on a worker thread. */
+export async function embeddedBackend(dataDir: string): Promise<Backend> {
+  const dbFile = join(dataDir, 'state.db');
+  const main = openDatabase(dbFile);
+  const readerDb = openDatabase(dbFile, { readonly: true });
+  const sql = new SqliteClient(main);
+  const control = new SqlControlStore(sql);
+  const catalog = new Catalog(control);
+  const worker = new ApplyWorker({ dbFile, lakeDir: join(dataDir, 'lake') });
+  await worker.started();
+  catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
+  return {
+    name: 'embedded',
+    sql,
+    control,
+    reader: new SqliteProfileReader(readerDb),
+    lake: new FsLake(join(dataDir, 'lake')),
+    catalog,
+    applier: worker,
+    lock: new LocalLock(),
+    async close() {
+      await worker.close();
+      readerDb.close();
+      main.close();
+    },
+  };
+}
+
+/**
+ * PostgreSQL for profile state and the control plane (tables keyed by instance and profile),
+ * the lake in the data dir (a directory or mounted storage), the writer in this process, and
+ * cluster-wide locks as advisory locks.
+ */
+export async function postgresBackend(dataDir: string, options: PostgresOptions): Promise<Backend> {
+  const pool = await openPostgres(options);
+  const sql = new PgClient(pool);
+  const control = new SqlControlStore(sql);
+  const catalog = new Catalog(control);
+  const reader = new SqlProfileReader(sql);
+  const lake = new FsLake(join(dataDir, 'lake'));
+  const writer = new SqlProfileWriter(sql);
+  const engine = createApplyEngine({ writer, reader, lake, control, catalog });
+  return {
+    name: 'postgres',
+    sql,
+    control,
+    reader,
+    lake,
+    catalog,
+    applier: { ...engine, error: undefined, invalidate: () => undefined, close: async () => Promise.all([writer.close(), lake.close()]).then(() => undefined) },
+    lock: new AdvisoryLock(pool, options.schema ?? ''),
+    async close() {
+      await pool.end();
+    },
+  };
+}
