@@ -101,8 +101,9 @@ try {
   const noopRate = await noopBaseline(SINGLE_CONNECTIONS, SINGLE_SECONDS, JSON.stringify({ record: { identityMap: { email: [{ id: 'single-0@bench.example.com' }] }, loyalty: { points: 1 } } }));
   log(`no-op fastify: ${Math.round(noopRate)} req/s`);
   const visibleSorted = [...visible].sort((a, b) => a - b);
+  const backend = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1]! : 'embedded';
   report(
-    'ingest',
+    backend === 'embedded' ? 'ingest' : `ingest-${backend}`,
     {
       batch_messages_per_s: Math.round(batchRate),
       single_requests_per_s: Math.round(single.requests.average),
@@ -121,7 +122,7 @@ try {
       people_count: PEOPLE,
     },
     { noop_fastify_requests_per_s: Math.round(noopRate) },
-    { command: `npm run bench:ingest -- --people ${PEOPLE}` },
+    { command: `npm run bench:ingest -- --people ${PEOPLE}${backend === 'embedded' ? '' : ` --backend ${backend}`}` },
   );
 } finally {
   await s.close();

@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,25 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
+/**
+ * `--backend postgres` runs the benchmarks' servers on PostgreSQL (TESSERA_BENCH_POSTGRES_URL,
+ * default the local test database), each in a fresh schema dropped afterwards.
+ */
+const BACKEND = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : 'embedded';
+const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: BENCH_PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await client.end();
+}
+
 /** A real Tessera server (separate process, fresh data dir) with a person schema and two datasets. */
 export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  const schema = BACKEND === 'postgres' ? `bench_${Date.now().toString(36)}` : undefined;
+  if (schema) env = { TESSERA_BACKEND: 'postgres', TESSERA_POSTGRES_URL: BENCH_PG_URL, TESSERA_POSTGRES_SCHEMA: schema, ...env };
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const server = await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     TESSERA_BOOTSTRAP_ADMIN_KEY: KEY,
@@ -39,6 +56,7 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
     close: async () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      if (schema) await dropSchema(schema);
     },
   };
 }
