@@ -23,7 +23,9 @@ export async function openPostgres(options: PostgresOptions): Promise<pg.Pool> {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.maxConnections ?? 10,
-    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    // Statements are prepared once per connection; each execution is still planned with its
+    // values (generic plans made while tables were small would keep scanning once they grow).
+    options: `-c plan_cache_mode=force_custom_plan${options.schema ? ` -c search_path=${options.schema}` : ''}`,
   });
   // A connection that breaks while idle (a restart, a terminated backend) is dropped by the pool;
   // it must not take the process down.

@@ -18,27 +18,29 @@ export function toPostgresSql(sql: string): string {
 
 /** SqlClient on a pg pool (or one checked-out client, inside a transaction). */
 export class PgClient implements SqlClient {
-  private readonly texts = new Map<string, string>();
+  /** Each statement as a named (prepared once per connection) query. */
+  private static readonly queries = new Map<string, { name: string; text: string }>();
 
   /** `db`: the pool, or (inside a transaction) the one client the transaction runs on. */
   constructor(private readonly db: pg.Pool | pg.PoolClient) {}
 
-  private text(sql: string): string {
-    let text = this.texts.get(sql);
-    if (text === undefined) this.texts.set(sql, (text = toPostgresSql(sql)));
-    return text;
+  private query(sql: string, params: readonly SqlValue[]): pg.QueryConfig<SqlValue[]> {
+    if (/^(SAVEPOINT|RELEASE|ROLLBACK)/.test(sql)) return { text: sql, values: [...params] };
+    let q = PgClient.queries.get(sql);
+    if (!q) PgClient.queries.set(sql, (q = { name: `t${PgClient.queries.size}`, text: toPostgresSql(sql) }));
+    return { ...q, values: [...params] };
   }
 
   async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return (await this.db.query(this.text(sql), [...params])).rows as T[];
+    return (await this.db.query(this.query(sql, params))).rows as T[];
   }
 
   async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return (await this.db.query(this.text(sql), [...params])).rows[0] as T | undefined;
+    return (await this.db.query(this.query(sql, params))).rows[0] as T | undefined;
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return { changes: (await this.db.query(this.text(sql), [...params])).rowCount ?? 0 };
+    return { changes: (await this.db.query(this.query(sql, params))).rowCount ?? 0 };
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
