@@ -5,9 +5,10 @@ import { defineConfig } from 'vitest/config';
  * The behaviour suite runs on both backends: every test on the embedded one, and the tests that
  * speak only HTTP to a server again on PostgreSQL (TESSERA_TEST_BACKEND=postgres). Left out there:
  * tests about the embedded data dir itself (kill -9 recovery, restarts, the CLI on a data dir,
- * rebuild, the memory of batch imports) and the tests of the stores themselves.
+ * rebuild, the memory of batch imports), the tests of the stores themselves, and the multi-node
+ * tests that always use PostgreSQL.
  */
-const EMBEDDED_ONLY = ['test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts'];
+const EMBEDDED_ONLY = ['test/scale-out.test.ts', 'test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts'];
 const PG_URL = new URL(process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test');
 
 const reachable = (host: string, port: number): Promise<boolean> =>

@@ -65,12 +65,15 @@ export class RefreshService {
     return config;
   }
 
-  /** Starts a run now; 409 while one runs for the instance. */
-  async trigger(instanceId: string, trigger: RefreshTrigger): Promise<{ run: RefreshRun; done: Promise<RefreshRun> }> {
+  /**
+   * Starts a run now; 409 while one runs for the instance. `slot`: the scheduled time a scheduled
+   * run is for; it runs once across the cluster (its id is the slot's, checked under the lock).
+   */
+  async trigger(instanceId: string, trigger: RefreshTrigger, slot?: number): Promise<{ run: RefreshRun; done: Promise<RefreshRun> }> {
     const config = await this.getConfig(instanceId);
     const current = this.running.get(instanceId);
     if (current) throw conflict('refresh_running', `a refresh of this instance is running (run ${current.run.id}); one runs at a time`, { runId: current.run.id });
-    const run: RefreshRun = { instanceId, id: newId(), status: 'running', trigger, startedAt: this.deps.clock.now(), finishedAt: null, stages: [], counts: {}, message: null };
+    const run: RefreshRun = { instanceId, id: slot === undefined ? newId() : `schedule-${slot}`, status: 'running', trigger, startedAt: this.deps.clock.now(), finishedAt: null, stages: [], counts: {}, message: null };
     // Claimed before any await, so that two starts at once here cannot both pass the check above;
     // the cluster lock then keeps any other node from running this instance's refresh meanwhile.
     let start: (go: boolean) => void = () => undefined;
@@ -103,6 +106,11 @@ export class RefreshService {
       start(false);
       await done;
       throw conflict('refresh_running', 'a refresh of this instance is running on another node; one runs at a time', {});
+    }
+    if (slot !== undefined && (await this.deps.runs.get(instanceId, run.id))) {
+      start(false);
+      await done;
+      throw conflict('refresh_slot_done', `the refresh scheduled for ${new Date(slot).toISOString()} has run already (on another node)`, { runId: run.id });
     }
     try {
       await this.deps.runs.save(run);
@@ -153,7 +161,7 @@ export class RefreshService {
       const config = await this.deps.control.getUnificationConfig(instanceId);
       if (config) this.schedule(instanceId, config, now);
       if (this.running.has(instanceId)) continue;
-      await this.trigger(instanceId, 'schedule').catch(() => undefined);
+      await this.trigger(instanceId, 'schedule', at).catch(() => undefined);
     }
   }
 

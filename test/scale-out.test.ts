@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/domain/clock.js';
+import { startServer, type RunningServer } from '../src/server.js';
+import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
+import { ADMIN_KEY, makeApi } from './helpers/server.js';
+
+const withPostgres = await postgresForTests();
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** A node: a whole Tessera server on the shared PostgreSQL schema, with its own lake dir. */
+async function node(schema: string, clock: ManualClock): Promise<RunningServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
+  const server = await startServer(
+    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: false, backend: 'postgres', postgres: { url: PG_URL, schema } },
+    { logger: false, clock },
+  );
+  cleanups.push(async () => {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return server;
+}
+
+describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
+  it('a scheduled refresh fires on every node, and runs once across them', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    const one = await node(schema, clock);
+    const api = makeApi(one.url, ADMIN_KEY);
+    const base = '/api/instances/default/manage';
+    const schemaRes = await api('POST', `${base}/schemas`, {
+      body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' }, name: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] },
+    });
+    await api('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
+    const put = await api('PUT', `${base}/unification`, {
+      body: { mode: 'rules', datasets: [{ dataset: 'crm', dedupRules: [{ conditions: [{ field: 'name', normalizers: ['case'] }] }] }], schedule: { cron: '0 3 * * *', timezone: 'UTC' } },
+    });
+    expect(put.status).toBe(200);
+    // The second node starts after the settings exist, so both have the schedule.
+    const two = await node(schema, clock);
+    const ingest = await makeApi(two.url, ADMIN_KEY)('POST', '/api/instances/default/collection/batch', {
+      body: { messages: [{ datasetId: 'crm', record: { crmId: 'A', name: 'Ann Lee' } }, { datasetId: 'crm', record: { crmId: 'B', name: 'ann lee' } }] },
+    });
+    expect(ingest.status).toBe(207);
+    clock.set(Date.UTC(2026, 6, 1, 3, 0, 0));
+    await Promise.all([one.tessera.refresh.tick(), two.tessera.refresh.tick()]);
+    await Promise.all([one.tessera.refresh.idle(), two.tessera.refresh.idle()]);
+    // And once more each, as a late tick would: the slot has run.
+    await Promise.all([one.tessera.refresh.tick(), two.tessera.refresh.tick()]);
+    await Promise.all([one.tessera.refresh.idle(), two.tessera.refresh.idle()]);
+    const runs = (await api('GET', `${base}/refresh/runs`)).body['runs'] as unknown as Array<{ id: string; trigger: string; status: string }>;
+    expect(runs.map((r) => [r.id, r.trigger, r.status])).toEqual([[`schedule-${Date.UTC(2026, 6, 1, 3, 0, 0)}`, 'schedule', 'success']]);
+    // Both nodes read the one published result.
+    const a = await api('GET', '/api/instances/default/profiles?identity=crmId:A');
+    const b = await makeApi(two.url, ADMIN_KEY)('GET', '/api/instances/default/profiles?identity=crmId:B');
+    expect(a.body.customerId).toBe(b.body.customerId);
+  });
+});
