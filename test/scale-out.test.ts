@@ -14,10 +14,10 @@ afterAll(async () => {
 });
 
 /** A node: a whole Tessera server on the shared PostgreSQL schema, with its own lake dir. */
-async function node(schema: string, clock: ManualClock): Promise<RunningServer> {
+async function node(schema: string, clock: ManualClock, rateLimits = false): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
   const server = await startServer(
-    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: false, backend: 'postgres', postgres: { url: PG_URL, schema } },
+    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits, backend: 'postgres', postgres: { url: PG_URL, schema } },
     { logger: false, clock },
   );
   cleanups.push(async () => {
@@ -61,5 +61,35 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     const a = await api('GET', '/api/instances/default/profiles?identity=crmId:A');
     const b = await makeApi(two.url, ADMIN_KEY)('GET', '/api/instances/default/profiles?identity=crmId:B');
     expect(a.body.customerId).toBe(b.body.customerId);
+  });
+
+  it('two API nodes share the instance\'s rate limit', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    const one = await node(schema, clock, true);
+    const two = await node(schema, clock, true);
+    const apiOne = makeApi(one.url, ADMIN_KEY);
+    const apiTwo = makeApi(two.url, ADMIN_KEY);
+    const base = '/api/instances/default/manage';
+    const schemaRes = await apiOne('POST', `${base}/schemas`, {
+      body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] },
+    });
+    await apiOne('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
+    expect((await apiOne('PATCH', `${base}/settings`, { body: { rateLimits: { requestsPerSecond: 5, messagesPerSecond: 1000, syncValidationPerMinute: 60 } } })).status).toBe(200);
+    // The clock stands still: five requests' worth of tokens for both nodes together, then none.
+    const send = (api: typeof apiOne, i: number) => api('POST', '/api/instances/default/collection/crm', { body: { record: { crmId: `R${i}` } } });
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => send(i % 2 === 0 ? apiOne : apiTwo, i)));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
+    const limited = answers.filter((a) => a.status === 429);
+    expect(limited).toHaveLength(3);
+    for (const a of limited) {
+      expect(a.body.code).toBe('rate_limited');
+      expect(a.headers.get('retry-after')).toBe('1');
+    }
+    // A second later the bucket has refilled, for both nodes.
+    clock.set(Date.UTC(2026, 6, 1, 2, 0, 1));
+    expect((await send(apiTwo, 100)).status).toBe(200);
+    expect((await send(apiOne, 101)).status).toBe(200);
   });
 });

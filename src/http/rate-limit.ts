@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError } from '../domain/errors.js';
 import { isObject } from '../domain/json-path.js';
-import { DEFAULT_RATE_LIMITS, InstanceLimiter, type RateLimits } from '../domain/limits/token-bucket.js';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from '../domain/limits/token-bucket.js';
 import type { Tessera } from '../runtime/tessera.js';
 
 declare module 'fastify' {
@@ -20,10 +20,9 @@ const UNIT: Record<keyof RateLimits, string> = {
 /**
  * Rate limits per instance on ingestion routes, checked before any work (a limited request does
  * nothing): requests/s, messages/s and syncValidation requests/minute. Over a limit: 429 with
- * Retry-After and the limit named. In this process's memory (one node).
+ * Retry-After and the limit named. Shared by every node on PostgreSQL; in memory when embedded.
  */
 export function createRateLimitHook(t: Tessera) {
-  const limiters = new Map<string, InstanceLimiter>();
   return async function rateLimit(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     if (!request.routeOptions.config.ingest) return;
     const instanceId = (request.params as { instanceId?: string }).instanceId;
@@ -31,14 +30,10 @@ export function createRateLimitHook(t: Tessera) {
     const catalog = await t.catalog.get(instanceId);
     if (!catalog) return;
     const limits = catalog.settings.rateLimits ?? DEFAULT_RATE_LIMITS;
-    const now = t.clock.now();
-    let limiter = limiters.get(instanceId);
-    if (!limiter) limiters.set(instanceId, (limiter = new InstanceLimiter(limits, now)));
-    else limiter.update(limits);
     const body = request.body;
     const messages = isObject(body) && Array.isArray(body['messages']) ? body['messages'].length : 1;
     const sync = (request.query as { syncValidation?: boolean }).syncValidation === true;
-    const verdict = limiter.check(messages, sync, now);
+    const verdict = await t.rateLimiter.check(instanceId, limits, messages, sync, t.clock.now());
     if (verdict.ok) return;
     const retryAfterSeconds = Math.max(1, Math.ceil(verdict.retryAfterMs! / 1000));
     throw new TesseraError(

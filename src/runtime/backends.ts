@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { LocalLock, type ClusterLock } from '../ports/cluster-lock.js';
+import { LocalRateLimiter, type RateLimiter } from '../ports/rate-limiter.js';
+import { SharedRateLimiter } from '../storage/postgres/shared-rate-limiter.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { Lake } from '../ports/lake.js';
 import type { ProfileReader } from '../ports/profile-store.js';
@@ -38,6 +40,7 @@ export interface Backend {
   catalog: Catalog;
   applier: Applier;
   lock: ClusterLock;
+  rateLimiter: RateLimiter;
   close(): Promise<void>;
 }
 
@@ -61,6 +64,7 @@ export async function embeddedBackend(dataDir: string): Promise<Backend> {
     catalog,
     applier: worker,
     lock: new LocalLock(),
+    rateLimiter: new LocalRateLimiter(),
     async close() {
       await worker.close();
       readerDb.close();
@@ -92,6 +96,7 @@ export async function postgresBackend(dataDir: string, options: PostgresOptions)
     catalog,
     applier: { ...engine, error: undefined, invalidate: () => undefined, close: async () => Promise.all([writer.close(), lake.close()]).then(() => undefined) },
     lock: new AdvisoryLock(pool, options.schema ?? ''),
+    rateLimiter: new SharedRateLimiter(sql),
     async close() {
       await pool.end();
     },

@@ -24,6 +24,7 @@ import { SqlBatchStore } from '../storage/sql/batch-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import { RefreshService } from '../services/refresh.js';
 import { SourceRecordService } from '../services/source-records.js';
 import { MatchExplainer } from '../services/match-explainer.js';
@@ -72,6 +73,8 @@ export interface Tessera {
   tracking: TrackingService;
   refresh: RefreshService;
   records: SourceRecordService;
+  /** Ingestion rate limits: in memory (embedded), or shared by every node (PostgreSQL). */
+  rateLimiter: RateLimiter;
   explainer: MatchExplainer;
   close(): Promise<void>;
 }
@@ -128,6 +131,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     admin,
     profiles,
     refresh,
+    rateLimiter: backend.rateLimiter,
     records: new SourceRecordService({ catalog, profiles, committer, clock }),
     explainer: new MatchExplainer({ catalog, control, runs, profiles, reader }),
     writerError: () => worker.error?.message ?? null,

@@ -34,6 +34,18 @@ export class TokenBucket {
     this.tokens -= n;
   }
 
+  /** What to keep to carry the bucket on elsewhere (a shared store). */
+  state(): { tokens: number; last: number } {
+    return { tokens: this.tokens, last: this.last };
+  }
+
+  /** A bucket carried on from a kept state. */
+  static restore(rate: number, capacity: number, state: { tokens: number; last: number }): TokenBucket {
+    const bucket = new TokenBucket(rate, capacity, state.last);
+    bucket.tokens = Math.min(capacity, state.tokens);
+    return bucket;
+  }
+
   reconfigure(rate: number, capacity: number): void {
     this.rate = rate;
     this.capacity = capacity;
@@ -64,13 +76,24 @@ export class InstanceLimiter {
   private readonly messages: TokenBucket;
   private readonly sync: TokenBucket;
 
+  /** `states`: the buckets' kept states (a shared store), else full buckets. */
   constructor(
     private limits: RateLimits,
     now: number,
+    states: Partial<Record<keyof RateLimits, { tokens: number; last: number }>> = {},
   ) {
-    this.requests = new TokenBucket(limits.requestsPerSecond, limits.requestsPerSecond, now);
-    this.messages = new TokenBucket(limits.messagesPerSecond, limits.messagesPerSecond, now);
-    this.sync = new TokenBucket(limits.syncValidationPerMinute / 60, limits.syncValidationPerMinute, now);
+    const bucket = (name: keyof RateLimits, rate: number, capacity: number): TokenBucket => {
+      const state = states[name];
+      return state ? TokenBucket.restore(rate, capacity, state) : new TokenBucket(rate, capacity, now);
+    };
+    this.requests = bucket('requestsPerSecond', limits.requestsPerSecond, limits.requestsPerSecond);
+    this.messages = bucket('messagesPerSecond', limits.messagesPerSecond, limits.messagesPerSecond);
+    this.sync = bucket('syncValidationPerMinute', limits.syncValidationPerMinute / 60, limits.syncValidationPerMinute);
+  }
+
+  /** The buckets' states, to keep in a shared store. */
+  states(): Record<keyof RateLimits, { tokens: number; last: number }> {
+    return { requestsPerSecond: this.requests.state(), messagesPerSecond: this.messages.state(), syncValidationPerMinute: this.sync.state() };
   }
 
   update(limits: RateLimits): void {

@@ -110,6 +110,11 @@ CREATE TABLE enrichments (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'rate limit buckets shared by the API nodes',
+    sql: 'CREATE TABLE rate_buckets (instance_id TEXT PRIMARY KEY, state TEXT NOT NULL);',
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */
