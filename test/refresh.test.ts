@@ -209,6 +209,14 @@ describe('refresh runs', () => {
     expect(p.body.attributes['person']).toEqual({ name: { firstName: 'Peggy', lastName: 'Hill' } });
     const ring = await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/fragments`);
     expect((ring.body['fragments'] as unknown as Doc[]).map((f) => f['recordKey']).sort()).toEqual(['crmId:C-DUP-NEW', 'crmId:C-DUP-OLD']);
+    // Least recent instead: the older record's values; a tie would go to the larger key.
+    const leastRecent = { ...CONFIG, datasets: [{ ...CONFIG.datasets[0]!, winner: 'leastRecent' }, CONFIG.datasets[1]!] };
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: leastRecent })).status).toBe(200);
+    expect((await refresh()).status).toBe('success');
+    expect((await profile(id)).body.attributes['loyalty']).toEqual({ tier: 'bronze' });
+    expect((await ctx.ts.api('PUT', `${base}/unification`, { body: CONFIG })).status).toBe(200);
+    expect((await refresh()).status).toBe('success');
+    expect((await profile(id)).body.attributes['loyalty']).toEqual({ tier: 'gold' });
   });
 
   it('keeps an unexpired override on top after a run, and does not bring an expired one back', async () => {
