@@ -84,7 +84,8 @@ export class FellegiSunter {
   ) {
     this.columns = comparisons.map((c) => columns.get(c.field, c.normalizers ?? ['whitespace', 'case']));
     this.levelCounts = comparisons.map((c) => LEVELS[c.kind].length + 1);
-    this.counts = comparisons.map((c, k) => (c.termFrequency ? valueCounts(this.columns[k]!) : null));
+    // A stored model brings its own frequencies (of the whole data, not of the records at hand).
+    this.counts = comparisons.map((c, k) => (c.termFrequency && !stored ? valueCounts(this.columns[k]!) : null));
     this.termFrequencies = this.counts.map((c) => c && new Map([...c.byValue].map(([v, n]) => [v, n / c.total])));
     this.params = { lambda: 1e-4, m: this.levelCounts.map(initialM), u: this.levelCounts.map((n) => new Array<number>(n).fill(1 / n)) };
     if (stored) {

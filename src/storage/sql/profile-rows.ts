@@ -4,6 +4,9 @@ import type { SqlValue } from './sql-client.js';
 
 /** Row shapes of profile state and their mapping to the ports' types, shared by every backend. */
 
+/** The columns of a fragment as the refresh scans it (quoted aliases: PostgreSQL folds unquoted ones). */
+export const FRAGMENT_SCAN_COLUMNS = 'dataset_id AS "datasetId", record_key AS "recordKey", customer_id AS "customerId", ts AS "timestamp", record AS "recordJson", dedup_loser AS "dedupLoser"';
+
 export interface ActivityDbRow {
   activity_id: string;
   dataset_id: string;

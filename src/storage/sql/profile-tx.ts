@@ -1,5 +1,6 @@
 import type { Identity } from '../../domain/identity/extract.js';
 import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx, RefreshPublication } from '../../ports/profile-store.js';
+import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
 
 /**
@@ -185,13 +186,12 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Promise<FragmentScanRow[]> {
-    const columns = 'dataset_id AS "datasetId", record_key AS "recordKey", customer_id AS "customerId", ts AS "timestamp", record AS "recordJson", dedup_loser AS "dedupLoser"';
     const rows = after
       ? await this.db.all<Omit<FragmentScanRow, 'dedupLoser'> & { dedupLoser: number }>(
-          `SELECT ${columns} FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?`,
+          `SELECT ${FRAGMENT_SCAN_COLUMNS} FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?`,
           [instanceId, after.datasetId, after.recordKey, limit],
         )
-      : await this.db.all<Omit<FragmentScanRow, 'dedupLoser'> & { dedupLoser: number }>(`SELECT ${columns} FROM fragments WHERE instance_id = ? ORDER BY dataset_id, record_key LIMIT ?`, [instanceId, limit]);
+      : await this.db.all<Omit<FragmentScanRow, 'dedupLoser'> & { dedupLoser: number }>(`SELECT ${FRAGMENT_SCAN_COLUMNS} FROM fragments WHERE instance_id = ? ORDER BY dataset_id, record_key LIMIT ?`, [instanceId, limit]);
     return rows.map((r) => ({ ...r, dedupLoser: r.dedupLoser === 1 }));
   }
 

@@ -1,5 +1,6 @@
 import type { ProfileTx, ProfileWriter } from '../../ports/profile-store.js';
 import { SqlProfileTx } from './profile-tx.js';
+import { SerialQueue } from './serial-queue.js';
 import type { SqlClient } from './sql-client.js';
 
 /**
@@ -7,18 +8,15 @@ import type { SqlClient } from './sql-client.js';
  * transaction at a time in this process (the committer hands groups over in order).
  */
 export class SqlProfileWriter implements ProfileWriter {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly db: SqlClient) {}
 
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
-    const run = (): Promise<T> => this.db.transaction((client) => fn(new SqlProfileTx(client)));
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(() => this.db.transaction((client) => fn(new SqlProfileTx(client))));
   }
 
-  async close(): Promise<void> {
-    await this.queue;
+  close(): Promise<void> {
+    return this.queue.idle();
   }
 }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { FRAGMENT_SCAN_COLUMNS } from '../sql/profile-rows.js';
 import type { Identity } from '../../domain/identity/extract.js';
 import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx, RefreshPublication } from '../../ports/profile-store.js';
 
@@ -53,10 +54,8 @@ export class SqliteProfileTx implements ProfileTx {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       failed: p('INSERT OR IGNORE INTO failed_records (instance_id, id, dataset_id, request_id, received_at, record, errors) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      scanFirst: p('SELECT dataset_id AS datasetId, record_key AS recordKey, customer_id AS customerId, ts AS timestamp, record AS recordJson, dedup_loser AS dedupLoser FROM fragments WHERE instance_id = ? ORDER BY dataset_id, record_key LIMIT ?'),
-      scanNext: p(
-        'SELECT dataset_id AS datasetId, record_key AS recordKey, customer_id AS customerId, ts AS timestamp, record AS recordJson, dedup_loser AS dedupLoser FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?',
-      ),
+      scanFirst: p(`SELECT ${FRAGMENT_SCAN_COLUMNS} FROM fragments WHERE instance_id = ? ORDER BY dataset_id, record_key LIMIT ?`),
+      scanNext: p(`SELECT ${FRAGMENT_SCAN_COLUMNS} FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?`),
       deleteFragment: p('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ? RETURNING customer_id AS customerId, record AS recordJson'),
       customerFragments: p('SELECT dataset_id AS datasetId, record AS recordJson FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ?'),
       hasFragment: p('SELECT 1 FROM fragments INDEXED BY fragments_customer WHERE instance_id = ? AND customer_id = ? LIMIT 1').pluck(),
