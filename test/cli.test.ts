@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +10,17 @@ import { KEY_CACHE_MS } from '../src/services/keys.js';
 
 const janitor = processJanitor();
 const tempDir = janitor.tempDir;
+
+/** A port nothing listens on now (the system picks it), so the server given it can bind it. */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 afterEach(janitor.cleanup);
 
 describe('tessera CLI', () => {
@@ -31,7 +43,7 @@ describe('tessera CLI', () => {
 
   it('reads TESSERA_PORT, TESSERA_DATA_DIR and TESSERA_BOOTSTRAP_ADMIN_KEY from the environment', async () => {
     const dataDir = tempDir();
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const s = await spawnServer([], { TESSERA_PORT: String(port), TESSERA_DATA_DIR: dataDir, TESSERA_BOOTSTRAP_ADMIN_KEY: 'env-admin-key-0123456789' });
     janitor.track(s);
     expect(s.url).toBe(`http://127.0.0.1:${port}`);
