@@ -13,6 +13,16 @@ export interface ServerConfig {
   /** `postgres`: profile state and the control plane on PostgreSQL (the lake stays in the data dir). */
   backend: 'embedded' | 'postgres';
   postgres?: { url: string; schema?: string };
+  /** Scale-out: the NATS JetStream ingestion log (needs the postgres backend). */
+  nats?: NatsConfig;
+}
+
+export interface NatsConfig {
+  url: string;
+  stream: string;
+  partitions: number;
+  maxMessages: number;
+  maxBytes: number;
 }
 
 export interface ConfigFlags {
@@ -23,6 +33,11 @@ export interface ConfigFlags {
   backend?: string;
   postgresUrl?: string;
   postgresSchema?: string;
+  natsUrl?: string;
+  natsStream?: string;
+  partitions?: string | number;
+  natsMaxMessages?: string | number;
+  natsMaxBytes?: string | number;
 }
 
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -34,7 +49,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const url = flags.postgresUrl ?? env['TESSERA_POSTGRES_URL'];
   if (backend === 'postgres' && !url) throw new Error('the postgres backend needs --postgres-url (or TESSERA_POSTGRES_URL), e.g. postgres://user@host:5432/db');
   const schema = flags.postgresSchema ?? env['TESSERA_POSTGRES_SCHEMA'];
+  const nats = loadNatsConfig(flags, env, schema);
+  if (nats && backend !== 'postgres') throw new Error('--nats-url (TESSERA_NATS_URL) needs the postgres backend: add --backend postgres --postgres-url URL');
   return {
+    ...(nats ? { nats } : {}),
     backend,
     ...(backend === 'postgres' ? { postgres: { url: url!, ...(schema ? { schema } : {}) } } : {}),
     port,
@@ -44,5 +62,26 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     logLevel: flags.logLevel ?? env['TESSERA_LOG_LEVEL'] ?? 'info',
     usageTelemetry: env['TESSERA_USAGE'] !== 'off',
     rateLimits: env['TESSERA_RATE_LIMITS'] !== 'off',
+  };
+}
+
+const positiveInt = (name: string, text: string): number => {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${text}"`);
+  return n;
+};
+
+/** The ingestion log's settings, when a NATS URL is given; the stream is named after the schema by default. */
+export function loadNatsConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv, schema: string | undefined): NatsConfig | undefined {
+  const url = flags.natsUrl ?? env['TESSERA_NATS_URL'];
+  if (!url) return undefined;
+  const stream = flags.natsStream ?? env['TESSERA_NATS_STREAM'] ?? `TESSERA${schema ? `_${schema.toUpperCase()}` : ''}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) throw new Error(`the NATS stream name may hold letters, digits, _ and -, got "${stream}"`);
+  return {
+    url,
+    stream,
+    partitions: positiveInt('--partitions (TESSERA_PARTITIONS)', String(flags.partitions ?? env['TESSERA_PARTITIONS'] ?? '16')),
+    maxMessages: positiveInt('--nats-max-messages (TESSERA_NATS_MAX_MESSAGES)', String(flags.natsMaxMessages ?? env['TESSERA_NATS_MAX_MESSAGES'] ?? '100000')),
+    maxBytes: positiveInt('--nats-max-bytes (TESSERA_NATS_MAX_BYTES)', String(flags.natsMaxBytes ?? env['TESSERA_NATS_MAX_BYTES'] ?? String(4 * 1024 ** 3))),
   };
 }

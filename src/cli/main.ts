@@ -6,6 +6,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerImport } from './commands/import.js';
 import { registerRefresh } from './commands/refresh.js';
+import { registerWorker } from './commands/worker.js';
 
 const program = new Command();
 program.name('tessera').description('Tessera: a self-hostable real-time customer data platform').version('0.1.0');
@@ -15,6 +16,7 @@ registerKeys(program);
 registerRebuild(program);
 registerImport(program);
 registerRefresh(program);
+registerWorker(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tessera: ${err instanceof Error ? err.message : String(err)}\n`);

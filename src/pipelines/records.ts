@@ -36,7 +36,8 @@ export interface PreparedRecord {
   receipt: Receipt;
 }
 
-export type ApplyStatus = 'applied' | 'unchanged' | 'duplicate' | 'conflict' | 'failed' | 'not_found';
+/** `queued`: in the ingestion log (scale-out mode); a worker applies it. `skipped`: a log message applied before (redelivered), not applied again. */
+export type ApplyStatus = 'applied' | 'unchanged' | 'duplicate' | 'conflict' | 'failed' | 'not_found' | 'queued' | 'skipped';
 
 export interface ApplyOutcome {
   status: ApplyStatus;
@@ -54,6 +55,8 @@ export interface CommitWork {
   failed: FailedRecord[];
   /** Set when the records are already in the lake (replay): where each one is. */
   lakePositions?: LakePosition[];
+  /** Set when the work comes from the ingestion log: the consumer and the message's sequence (applied at most once). */
+  logPosition?: { consumer: string; seq: number };
 }
 
 export const toLakeLine = (r: PreparedRecord): LakeLine => ({

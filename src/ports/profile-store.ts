@@ -145,6 +145,9 @@ export interface ProfileTx {
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
+  /** How far a consumer of the ingestion log has applied (0: nothing yet); locks the row until the transaction ends. */
+  logOffset(consumer: string): Awaitable<number>;
+  setLogOffset(consumer: string, seq: number): Awaitable<void>;
   /** A page of an instance's fragments in key order, after `after`. */
   scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Awaitable<FragmentScanRow[]>;
   /** Deletes one source record's fragment; what it was (its profile and record), or undefined when there was none. */
@@ -194,4 +197,15 @@ export interface ProfileWriter {
   /** Runs `fn` in one write transaction; writes are committed together or not at all. */
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * A write transaction lost a race with another writer (a serialization failure or a deadlock on
+ * PostgreSQL, where several workers write at once): nothing of it was kept; run it again.
+ */
+export class TransactionConflict extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransactionConflict';
+  }
 }

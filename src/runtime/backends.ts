@@ -82,7 +82,8 @@ export async function postgresBackend(dataDir: string, options: PostgresOptions)
   const pool = await openPostgres(options);
   const sql = new PgClient(pool);
   const control = new SqlControlStore(sql);
-  const catalog = new Catalog(control);
+  // Other nodes change the catalog too: it is loaded again every few seconds.
+  const catalog = new Catalog(control, { maxAgeMs: 5_000 });
   const reader = new SqlProfileReader(sql);
   const lake = new FsLake(join(dataDir, 'lake'));
   const writer = new SqlProfileWriter(sql);

@@ -29,6 +29,11 @@ import { RefreshService } from '../services/refresh.js';
 import { SourceRecordService } from '../services/source-records.js';
 import { MatchExplainer } from '../services/match-explainer.js';
 import { SqlRefreshRunStore } from '../storage/sql/refresh-run-store.js';
+import { NatsIngestionLog, type NatsLogOptions } from '../storage/nats/nats-log.js';
+import { appendToLog } from '../pipelines/log/append-to-log.js';
+import type { CommitBatch } from '../pipelines/apply/committer.js';
+import type { Applier } from './backends.js';
+import type { IngestionLog } from '../ports/ingestion-log.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 const USAGE_FLUSH_MS = 10_000;
@@ -39,6 +44,8 @@ export interface TesseraOptions {
   dataDir: string;
   /** Profile state and the control plane on PostgreSQL instead of the embedded SQLite. */
   postgres?: PostgresOptions;
+  /** Scale-out: streaming ingestion goes to this NATS JetStream log, and workers apply it (needs `postgres`). */
+  nats?: NatsLogOptions;
   clock?: Clock;
   maxBatchRecords?: number;
 }
@@ -51,7 +58,12 @@ export interface Tessera {
   /** The lake as this thread sees it: for reading (the writer thread appends). */
   lake: Lake;
   catalog: Catalog;
+  /** Commits that apply before they answer (real-time changes, batch imports, deletions; all ingestion when embedded). */
   committer: Committer;
+  /** Streaming ingestion's commits: the same committer, or (scale-out) appends to the ingestion log. */
+  ingestCommitter: Committer;
+  /** The ingestion log (scale-out mode). */
+  log: IngestionLog | undefined;
   ingest: IngestService;
   keys: KeyService;
   instances: InstanceService;
@@ -94,16 +106,21 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock;
   const backend = options.postgres ? await postgresBackend(options.dataDir, options.postgres) : await embeddedBackend(options.dataDir);
   const { sql: mainSql, control, reader, lake, catalog, applier: worker } = backend;
-  const committer = new Committer(worker.commitBatch, clock, { maxBatchRecords: options.maxBatchRecords ?? 4000, maxInFlight: 2 });
+  if (options.nats && !options.postgres) throw new Error('the NATS ingestion log needs the postgres backend (--backend postgres)');
+  const log = options.nats ? await NatsIngestionLog.open(options.nats) : undefined;
+  const maxBatchRecords = options.maxBatchRecords ?? 4000;
+  const committer = new Committer(log ? logThenApply(log, worker) : worker.commitBatch, clock, { maxBatchRecords, maxInFlight: 2 });
+  // One group at a time to the log, so that a partition's messages keep their order.
+  const ingestCommitter = log ? new Committer(logForWorkers(log), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
-  const ingest = new IngestService(committer, clock);
+  const ingest = new IngestService(ingestCommitter, clock);
   const admin = new CatalogAdmin(control, catalog, clock);
   const tracking = new TrackingService({ store: new SqlWriteKeyStore(mainSql), admin, catalog, ingest, clock });
   const usage = new UsageService({ store: new SqlUsageStore(mainSql), clock });
   const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
   usageFlusher.unref();
-  const compactor = setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
+  const compactor = setInterval(() => void (log ? Promise.resolve(0) : worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10))).catch(() => undefined), COMPACT_INTERVAL_MS);
   compactor.unref();
   const profiles = new ProfileService(reader, catalog, clock);
   const runs = new SqlRefreshRunStore(mainSql);
@@ -116,7 +133,17 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     runner: (instanceId, runId, config, now, onStage) => worker.refresh(instanceId, runId, config, now, onStage),
   });
   await refresh.start();
-  const sweeper = setInterval(() => void worker.sweep(clock.now()).catch(() => undefined), SWEEP_INTERVAL_MS);
+  // One node sweeps at a time (expiry is exact at read time anyway; this reclaims space).
+  const sweepOnce = async (): Promise<void> => {
+    const release = await backend.lock.tryAcquire('sweeper');
+    if (!release) return;
+    try {
+      await worker.sweep(clock.now());
+    } finally {
+      await release();
+    }
+  };
+  const sweeper = setInterval(() => void sweepOnce().catch(() => undefined), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
     clock,
@@ -125,6 +152,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     lake,
     catalog,
     committer,
+    ingestCommitter,
+    log,
     ingest,
     keys,
     instances: new InstanceService(control, keys, clock),
@@ -135,7 +164,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     records: new SourceRecordService({ catalog, profiles, committer, clock }),
     explainer: new MatchExplainer({ catalog, control, runs, profiles, reader }),
     writerError: () => worker.error?.message ?? null,
-    recover: () => replayLakeTail({ lake, reader, committer, catalog }),
+    // Scale-out: the log is what recovers (workers resume from their offsets); the lake is the lake writer's.
+    recover: async () => (log ? 0 : replayLakeTail({ lake, reader, committer, catalog })),
     sweep: () => worker.sweep(clock.now()),
     compactLake: () => worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)),
     async rebuild(instanceId?: string) {
@@ -162,9 +192,32 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       await usage.flush();
       await batches.idle();
       await refresh.close();
+      await ingestCommitter.close();
       await committer.close();
+      await log?.close();
       await worker.close();
       await backend.close();
     },
+  };
+}
+
+/** Scale-out, synchronous commits: logged (for the lake writer) first, then applied here before the answer. */
+function logThenApply(log: IngestionLog, applier: Applier): CommitBatch {
+  return async (works, now) => {
+    // Works that carry lake positions are replayed from the lake (a rebuild): not logged again.
+    const fresh = works.filter((w) => !w.lakePositions);
+    if (fresh.length > 0) await appendToLog(log, fresh, true);
+    return applier.commitBatch(
+      works.map((w) => (w.lakePositions ? w : { ...w, lakePositions: [] })),
+      now,
+    );
+  };
+}
+
+/** Scale-out, streaming ingestion: durable in the log is acknowledged; the workers apply it. */
+function logForWorkers(log: IngestionLog): CommitBatch {
+  return async (works) => {
+    await appendToLog(log, works, false);
+    return works.map((w) => w.records.map(() => ({ status: 'queued' as const, customerId: null, merged: [] })));
   };
 }

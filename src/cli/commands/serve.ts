@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config.js';
+import { closeOnSignals } from '../shutdown.js';
+import { loadConfig, type ConfigFlags } from '../../config.js';
 import { startServer } from '../../server.js';
 
 export function registerServe(program: Command): void {
@@ -13,7 +14,12 @@ export function registerServe(program: Command): void {
     .option('--backend <backend>', 'embedded | postgres (env TESSERA_BACKEND, default embedded)')
     .option('--postgres-url <url>', 'PostgreSQL connection URL for the postgres backend (env TESSERA_POSTGRES_URL)')
     .option('--postgres-schema <schema>', 'PostgreSQL schema for Tessera\'s tables (env TESSERA_POSTGRES_SCHEMA, default: the search_path)')
-    .action(async (flags: { port?: string; host?: string; dataDir?: string; logLevel?: string; backend?: string; postgresUrl?: string; postgresSchema?: string }) => {
+    .option('--nats-url <url>', 'scale-out: NATS JetStream for the ingestion log; `tessera worker` applies it (env TESSERA_NATS_URL)')
+    .option('--nats-stream <name>', 'the JetStream stream (env TESSERA_NATS_STREAM, default TESSERA[_<SCHEMA>])')
+    .option('--partitions <n>', 'partitions of the log, fixed when the stream is made (env TESSERA_PARTITIONS, default 16)')
+    .option('--nats-max-messages <n>', 'the stream\'s limit in messages; past it ingestion answers 503 (env TESSERA_NATS_MAX_MESSAGES, default 100000)')
+    .option('--nats-max-bytes <n>', 'the stream\'s limit in bytes (env TESSERA_NATS_MAX_BYTES, default 4 GiB)')
+    .action(async (flags: ConfigFlags) => {
       const config = loadConfig(flags);
       const server = await startServer(config);
       if (server.generatedAdminKey) {
@@ -22,18 +28,7 @@ export function registerServe(program: Command): void {
             `Set TESSERA_BOOTSTRAP_ADMIN_KEY to choose the key yourself.\n\n`,
         );
       }
-      process.stdout.write(`Tessera listening on ${server.url} (${config.backend === 'postgres' ? 'PostgreSQL backend, lake in ' : 'data dir '}${config.dataDir})\n`);
-      const stop = (signal: string): void => {
-        process.stdout.write(`${signal}: finishing in-flight work and shutting down\n`);
-        server.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            process.stderr.write(`shutdown failed: ${String(err)}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      process.stdout.write(`Tessera listening on ${server.url} (${config.nats ? `PostgreSQL backend, ingestion log on NATS stream ${config.nats.stream}, data dir ` : config.backend === 'postgres' ? 'PostgreSQL backend, lake in ' : 'data dir '}${config.dataDir})\n`);
+      closeOnSignals('finishing in-flight work and shutting down', () => server.close());
     });
 }

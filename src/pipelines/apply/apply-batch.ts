@@ -1,4 +1,4 @@
-import type { FailedRecord, ProfileTx, ProfileWriter } from '../../ports/profile-store.js';
+import { TransactionConflict, type FailedRecord, type ProfileTx, type ProfileWriter } from '../../ports/profile-store.js';
 import type { LakePosition } from '../../ports/lake.js';
 import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
@@ -78,16 +78,37 @@ export function createApplyBatchStep(deps: ApplyDeps) {
       }
       return catalogs.get(instanceId);
     };
+    // A dataset this process has not heard of yet (made on another node since the catalog was
+    // loaded): the catalog is loaded again before the record is given up as failed.
+    const catalogFor = async (r: PreparedRecord): Promise<InstanceCatalog | undefined> => {
+      const c = await catalogOf(r.instanceId);
+      if (!c || c.datasetsById.has(r.datasetId)) return c;
+      deps.catalog.invalidate(r.instanceId);
+      catalogs.delete(r.instanceId);
+      return catalogOf(r.instanceId);
+    };
     const run = (isolate: boolean): Promise<ApplyOutcome[][]> => deps.writer.transaction(async (tx) => {
       const watermarks = new Map<string, number>();
+      const offsets = new Map<string, number>();
+      for (const w of works) if (w.logPosition && !offsets.has(w.logPosition.consumer)) offsets.set(w.logPosition.consumer, await tx.logOffset(w.logPosition.consumer));
       let index = 0;
       const results: ApplyOutcome[][] = [];
       for (const work of works) {
         const outcomes: ApplyOutcome[] = [];
+        if (work.logPosition) {
+          // Exactly once from the log: a message at or below the consumer's offset was applied before.
+          const { consumer, seq } = work.logPosition;
+          if (seq <= offsets.get(consumer)!) {
+            index += work.records.length;
+            results.push(work.records.map(() => ({ status: 'skipped', customerId: null, merged: [] })));
+            continue;
+          }
+          offsets.set(consumer, seq);
+        }
         for (const r of work.records) {
           const position = positions[index++];
           if (position) watermarks.set(position.segment, Math.max(watermarks.get(position.segment) ?? 0, position.end));
-          const catalog = await catalogOf(r.instanceId);
+          const catalog = await catalogFor(r);
           if (!catalog) {
             outcomes.push({ status: 'failed', customerId: null, merged: [] });
             continue;
@@ -99,6 +120,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
           try {
             outcomes.push(await tx.isolated(() => applyRecord(tx, catalog, r, now)));
           } catch (err) {
+            if (err instanceof TransactionConflict) throw err; // the whole transaction is run again
             // One record that cannot be applied never fails the others: it is kept with its error.
             await tx.recordFailed(r.instanceId, failedRecordOf(r, 'apply_error', `the record could not be applied: ${(err as Error).message}`));
             outcomes.push({ status: 'failed', customerId: null, merged: [] });
@@ -108,10 +130,14 @@ export function createApplyBatchStep(deps: ApplyDeps) {
         results.push(outcomes);
       }
       for (const [segment, end] of watermarks) await tx.setLakeWatermark(segment, end);
+      for (const [consumer, seq] of offsets) await tx.setLogOffset(consumer, seq);
       return results;
     });
     // Optimistic: the whole group in one go. Only if some record fails is the group redone with
     // each record in a savepoint of its own, so that the failing one is isolated and kept.
-    return run(false).catch(() => run(true));
+    return run(false).catch((err: unknown) => {
+      if (err instanceof TransactionConflict) throw err;
+      return run(true);
+    });
   };
 }

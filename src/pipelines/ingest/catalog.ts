@@ -133,15 +133,22 @@ export class InstanceCatalog {
 /** Loads and caches instance catalogs; control-plane writes call `invalidate`. */
 export class Catalog {
   private readonly cache = new Map<string, Promise<InstanceCatalog | undefined>>();
+  private readonly loadedAt = new Map<string, number>();
   private readonly ajv = createAjv();
 
-  constructor(private readonly control: ControlStore) {}
+  /** `maxAgeMs`: reload an instance's catalog this often (processes that do not hear another node's changes: scale-out workers and API nodes). */
+  constructor(
+    private readonly control: ControlStore,
+    private readonly options: { maxAgeMs?: number } = {},
+  ) {}
 
   get(instanceId: string): Promise<InstanceCatalog | undefined> {
     let entry = this.cache.get(instanceId);
+    if (entry && this.options.maxAgeMs !== undefined && performance.now() - (this.loadedAt.get(instanceId) ?? 0) > this.options.maxAgeMs) entry = undefined;
     if (!entry) {
       entry = this.load(instanceId);
       this.cache.set(instanceId, entry);
+      this.loadedAt.set(instanceId, performance.now());
       // Unknown instances are not remembered (any name can be asked for).
       entry.then(
         (c) => c === undefined && this.cache.delete(instanceId),

@@ -12,7 +12,7 @@ export class AdvisoryLock implements ClusterLock {
     private readonly scope = '',
   ) {}
 
-  async tryAcquire(lockName: string): Promise<(() => Promise<void>) | undefined> {
+  async tryAcquire(lockName: string, onLost?: () => void): Promise<(() => Promise<void>) | undefined> {
     const name = `${this.scope}/${lockName}`;
     const client = await this.pool.connect();
     try {
@@ -32,6 +32,7 @@ export class AdvisoryLock implements ClusterLock {
       if (done) return;
       done = true;
       client.release(err);
+      onLost?.();
     };
     client.on('error', lost);
     return async () => {

@@ -115,6 +115,13 @@ CREATE TABLE enrichments (
     name: 'rate limit buckets shared by the API nodes',
     sql: 'CREATE TABLE rate_buckets (instance_id TEXT PRIMARY KEY, state TEXT NOT NULL);',
   },
+  {
+    version: 3,
+    name: 'ingestion log: consumer offsets (moved in the apply transaction) and live workers',
+    sql: `
+CREATE TABLE log_offsets (consumer TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+CREATE TABLE log_workers (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL, partitions TEXT NOT NULL);`,
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */

@@ -1,5 +1,14 @@
 import pg from 'pg';
 import type { SqlClient, SqlValue } from '../sql/sql-client.js';
+import { TransactionConflict } from '../../ports/profile-store.js';
+
+/** serialization_failure, deadlock_detected: the transaction lost a race and may be run again. */
+const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
+
+const conflictOr = (err: unknown): unknown => {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && CONFLICT_CODES.has(code) ? new TransactionConflict((err as Error).message) : err;
+};
 
 // BIGINT (times in ms, counts) as numbers: they stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
@@ -31,23 +40,31 @@ export class PgClient implements SqlClient {
     return { ...q, values: [...params] };
   }
 
+  private async exec(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+    try {
+      return await this.db.query(this.query(sql, params));
+    } catch (err) {
+      throw conflictOr(err);
+    }
+  }
+
   async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return (await this.db.query(this.query(sql, params))).rows as T[];
+    return (await this.exec(sql, params)).rows as T[];
   }
 
   async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return (await this.db.query(this.query(sql, params))).rows[0] as T | undefined;
+    return (await this.exec(sql, params)).rows[0] as T | undefined;
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return { changes: (await this.db.query(this.query(sql, params))).rowCount ?? 0 };
+    return { changes: (await this.exec(sql, params)).rowCount ?? 0 };
   }
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean; serializable?: boolean } = {}): Promise<T> {
     if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
     const client = await this.db.connect();
     try {
-      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : options.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
       const result = await fn(new PgClient(client));
       await client.query('COMMIT');
       client.release();
@@ -55,7 +72,7 @@ export class PgClient implements SqlClient {
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       client.release();
-      throw err;
+      throw conflictOr(err);
     }
   }
 }

@@ -227,4 +227,12 @@ export class SqlProfileTx implements ProfileTx {
     await this.db.run('DELETE FROM enrichments WHERE instance_id = ?', [instanceId]);
     for (const e of p.enrichments) await this.db.run('INSERT INTO enrichments (instance_id, customer_id, attributes, run_id) VALUES (?, ?, ?, ?)', [instanceId, e.customerId, e.attributesJson, p.runId]);
   }
+
+  async logOffset(consumer: string): Promise<number> {
+    return (await this.db.get<{ seq: number }>('SELECT seq FROM log_offsets WHERE consumer = ? FOR UPDATE', [consumer]))?.seq ?? 0;
+  }
+
+  async setLogOffset(consumer: string, seq: number): Promise<void> {
+    await this.db.run('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq', [consumer, seq]);
+  }
 }

@@ -148,6 +148,11 @@ CREATE TABLE enrichments (
     name: 'refresh: the trained model of probabilistic runs',
     sql: 'ALTER TABLE refresh_runs ADD COLUMN model TEXT;',
   },
+  {
+    version: 7,
+    name: 'ingestion log: how far each consumer has applied (the scale-out mode; kept here so both stores answer alike)',
+    sql: 'CREATE TABLE log_offsets (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);',
+  },
 ];
 
 export function migrate(db: Database.Database): void {

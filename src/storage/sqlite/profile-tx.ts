@@ -275,4 +275,12 @@ export class SqliteProfileTx implements ProfileTx {
   setLakeWatermark(segment: string, offset: number): void {
     this.s['watermark']!.run(segment, offset);
   }
+
+  logOffset(consumer: string): number {
+    return (this.db.prepare('SELECT seq FROM log_offsets WHERE consumer = ?').get(consumer) as { seq: number } | undefined)?.seq ?? 0;
+  }
+
+  setLogOffset(consumer: string, seq: number): void {
+    this.db.prepare('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq').run(consumer, seq);
+  }
 }

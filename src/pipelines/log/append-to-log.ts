@@ -1,0 +1,23 @@
+import { newId } from '../../domain/ids.js';
+import type { IngestionLog } from '../../ports/ingestion-log.js';
+import type { CommitWork } from '../records.js';
+import { toLogEntries } from './log-entry.js';
+
+/**
+ * Appends works to the ingestion log: one message per partition (and size chunk), appended in
+ * order within a partition and in parallel across partitions; resolves once the log holds all of
+ * them durably. `lakeOnly`: the works are applied by the caller; the log carries them to the lake.
+ */
+export async function appendToLog(log: IngestionLog, works: readonly CommitWork[], lakeOnly: boolean): Promise<void> {
+  const byPartition = new Map<number, string[]>();
+  for (const { partition, payload } of toLogEntries(works, log.partitions, lakeOnly)) {
+    const list = byPartition.get(partition) ?? [];
+    list.push(payload);
+    byPartition.set(partition, list);
+  }
+  await Promise.all(
+    [...byPartition].map(async ([partition, payloads]) => {
+      for (const payload of payloads) await log.append(partition, payload, newId());
+    }),
+  );
+}

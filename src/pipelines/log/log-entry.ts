@@ -1,0 +1,64 @@
+import { partitionOf } from '../../domain/partition.js';
+import type { FailedRecord } from '../../ports/profile-store.js';
+import type { CommitWork, PreparedRecord } from '../records.js';
+
+/**
+ * What travels on the ingestion log: records of one instance, and records that failed validation
+ * (kept in the failed-records store by the worker). `lakeOnly`: already applied by the API node
+ * (real-time changes, batch imports apply synchronously), logged so that the lake writer keeps them.
+ */
+export interface LogEntry {
+  instanceId: string;
+  records: PreparedRecord[];
+  failed: FailedRecord[];
+  lakeOnly?: boolean;
+}
+
+/** The key that picks a record's partition: its primary identity (the profile it names, for real-time changes), so one person's records stay in one partition in order. */
+export function partitionKey(r: PreparedRecord): string {
+  if (r.target !== undefined) return `${r.instanceId}|customer:${r.target}`;
+  const primary = r.identities.find((i) => i.primary) ?? r.identities[0];
+  return primary ? `${r.instanceId}|${primary.namespace}:${primary.value}` : `${r.instanceId}|record:${r.datasetId}:${r.recordKey}`;
+}
+
+/** Most payload bytes in one log message (NATS refuses messages over its max_payload, 1 MB by default). */
+const MAX_MESSAGE_CHARS = 512 * 1024;
+
+/**
+ * Splits works into log entries by partition, in order within each partition, each entry small
+ * enough for one message. Failed records go with the request's first partition.
+ */
+export function toLogEntries(works: readonly CommitWork[], partitions: number, lakeOnly: boolean): Array<{ partition: number; entry: LogEntry; payload: string }> {
+  const open = new Map<string, { partition: number; entry: LogEntry; chars: number }>();
+  const out: Array<{ partition: number; entry: LogEntry; payload: string }> = [];
+  const flush = (key: string): void => {
+    const e = open.get(key);
+    if (!e) return;
+    open.delete(key);
+    out.push({ partition: e.partition, entry: e.entry, payload: JSON.stringify(e.entry) });
+  };
+  const add = (partition: number, instanceId: string, chars: number, put: (e: LogEntry) => void): void => {
+    const key = `${partition}|${instanceId}`;
+    let e = open.get(key);
+    if (e && e.chars + chars > MAX_MESSAGE_CHARS) {
+      flush(key);
+      e = undefined;
+    }
+    if (!e) {
+      e = { partition, entry: { instanceId, records: [], failed: [], ...(lakeOnly ? { lakeOnly: true } : {}) }, chars: 0 };
+      open.set(key, e);
+    }
+    e.chars += chars;
+    put(e.entry);
+  };
+  for (const w of works) {
+    for (const r of w.records) add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + r.recordJson.length + 512, (e) => e.records.push(r));
+    const first = w.records[0];
+    const failedPartition = first ? partitionOf(partitionKey(first), partitions) : partitionOf(w.failed[0]?.requestId ?? '', partitions);
+    for (const f of w.failed) add(failedPartition, w.instanceId, JSON.stringify(f.record).length + 512, (e) => e.failed.push(f));
+  }
+  for (const key of [...open.keys()]) flush(key);
+  return out;
+}
+
+export const decodeLogEntry = (payload: string): LogEntry => JSON.parse(payload) as LogEntry;

@@ -1,0 +1,31 @@
+/**
+ * The durable ingestion log of the scale-out mode: accepted messages are appended to one of N
+ * partitions (one person's records always to the same one) and consumed in order per partition.
+ * Payloads are opaque text to the log; the pipelines encode and decode them.
+ */
+export interface LoggedMessage {
+  /** The log's sequence number: increasing within a partition (and across the log). */
+  seq: number;
+  partition: number;
+  payload: string;
+}
+
+/** A reader of one partition (or of all, for the lake writer) from a sequence number on. */
+export interface LogReader {
+  /** The next messages in order (at most `max`), waiting up to `waitMs` for the first; empty when none came. */
+  next(max: number, waitMs: number): Promise<LoggedMessage[]>;
+  close(): Promise<void>;
+}
+
+export interface IngestionLog {
+  readonly partitions: number;
+  /** Appends one message to a partition; resolves once the log has it durably. `messageId` makes a retried append a no-op. Throws `log_full` (unavailable) when the log is at its limit. */
+  append(partition: number, payload: string, messageId: string): Promise<void>;
+  /** Reads a partition (or every partition, `'all'`) in order from `fromSeq` on. */
+  reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
+  /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
+  trim(partition: number, belowSeq: number): Promise<void>;
+  /** Messages held, and the configured limit. */
+  depth(): Promise<{ messages: number; bytes: number; maxMessages: number; maxBytes: number }>;
+  close(): Promise<void>;
+}

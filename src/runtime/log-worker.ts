@@ -1,0 +1,214 @@
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { newId } from '../domain/ids.js';
+import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
+import { Catalog } from '../pipelines/ingest/catalog.js';
+import { applyPartition, partitionConsumer } from '../pipelines/log/apply-from-log.js';
+import { LAKE_CONSUMER, writeLakeFromLog } from '../pipelines/log/write-lake-from-log.js';
+import type { ApplyOutcome } from '../pipelines/records.js';
+import { FsLake } from '../storage/lake-fs/fs-lake.js';
+import { NatsIngestionLog, type NatsLogOptions } from '../storage/nats/nats-log.js';
+import { AdvisoryLock } from '../storage/postgres/advisory-lock.js';
+import { openPostgres, type PostgresOptions } from '../storage/postgres/open.js';
+import { PgClient } from '../storage/postgres/pg-client.js';
+import { SqlControlStore } from '../storage/sql/control-store.js';
+import { SqlLogStateStore } from '../storage/sql/log-state-store.js';
+import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
+
+export interface LogWorkerOptions {
+  postgres: PostgresOptions;
+  nats: NatsLogOptions;
+  /** The lake is written here (shared by the workers: whichever holds the lake writer writes it). */
+  dataDir: string;
+  /** A port for /health and /metrics (0: any free port); none when undefined. */
+  port?: number;
+  host?: string;
+  /** How often partitions are claimed and spread (ms). */
+  rebalanceMs?: number;
+  onError?(err: unknown, where: string): void;
+}
+
+export interface WorkerStatus {
+  id: string;
+  partitions: number[];
+  lakeWriter: boolean;
+  liveWorkers: number;
+  /** Records applied by this process, by outcome (`skipped`: delivered again, applied before). */
+  outcomes: Record<string, number>;
+  messages: number;
+  lakeRecords: number;
+}
+
+export interface LogWorker {
+  url: string | undefined;
+  status(): WorkerStatus;
+  close(): Promise<void>;
+}
+
+interface Task {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/** A worker is seen as gone when it has not been heard of for this long. */
+const LIVENESS_MS = 5_000;
+
+/**
+ * A worker of the scale-out mode: applies partitions of the ingestion log to PostgreSQL and,
+ * when it holds that role, writes the lake. Partitions are held with advisory locks (a worker
+ * that dies lets go of them at once, its connection closing) and spread evenly over the workers
+ * that heartbeat; one worker at a time applies a partition, in order.
+ */
+export async function startLogWorker(options: LogWorkerOptions): Promise<LogWorker> {
+  const partitions = options.nats.partitions;
+  const pool = await openPostgres({ ...options.postgres, maxConnections: options.postgres.maxConnections ?? 4 });
+  // Each held partition keeps a connection of its own for its lock.
+  const leasePool = await openPostgres({ ...options.postgres, maxConnections: partitions + 2 });
+  const sql = new PgClient(pool);
+  const catalog = new Catalog(new SqlControlStore(sql), { maxAgeMs: 5_000 });
+  const writer = new SqlProfileWriter(sql);
+  const applyBatch = createApplyBatchStep({ writer, catalog });
+  const state = new SqlLogStateStore(sql);
+  const lock = new AdvisoryLock(leasePool, `${options.postgres.schema ?? ''}/${options.nats.stream}`);
+  const log = await NatsIngestionLog.open(options.nats);
+  const lake = new FsLake(join(options.dataDir, 'lake'));
+  const id = newId();
+  const onError = options.onError ?? (() => undefined);
+  const tasks = new Map<number, Task>();
+  let lakeTask: Task | undefined;
+  let liveWorkers = 1;
+  const outcomes: Record<string, number> = {};
+  let messages = 0;
+  let lakeRecords = 0;
+
+  const trim = async (partition: number, offsets?: Map<string, number>): Promise<void> => {
+    const o = offsets ?? (await state.offsets());
+    await log.trim(partition, Math.min(o.get(partitionConsumer(partition)) ?? 0, o.get(LAKE_CONSUMER) ?? 0) + 1);
+  };
+  const countOutcomes = (_partition: number, n: number, lists: ApplyOutcome[][]): void => {
+    messages += n;
+    for (const list of lists) for (const o of list) outcomes[o.status] = (outcomes[o.status] ?? 0) + 1;
+  };
+
+  /** Runs a held role until it ends (stopped, lock lost, or failed), then lets go of the lock. */
+  const run = (release: () => Promise<void>, abort: AbortController, body: (signal: AbortSignal) => Promise<void>, where: string, ended: () => void): Task => {
+    const done = body(abort.signal)
+      .catch((err: unknown) => onError(err, where))
+      .finally(async () => {
+        ended();
+        await release().catch(() => undefined);
+      });
+    return { abort, done };
+  };
+
+  const claim = async (partition: number): Promise<void> => {
+    const abort = new AbortController();
+    const release = await lock.tryAcquire(`partition/${partition}`, () => abort.abort());
+    if (!release) return;
+    const task = run(
+      release,
+      abort,
+      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), trim: (p) => trim(p), now: () => Date.now(), onApplied: countOutcomes }, partition, signal),
+      `partition ${partition}`,
+      () => tasks.delete(partition),
+    );
+    tasks.set(partition, task);
+  };
+
+  const claimLakeWriter = async (): Promise<void> => {
+    const abort = new AbortController();
+    const release = await lock.tryAcquire('lake-writer', () => abort.abort());
+    if (!release) return;
+    lakeTask = run(
+      release,
+      abort,
+      (signal) =>
+        writeLakeFromLog(
+          {
+            log,
+            lake,
+            offset: () => state.offset(LAKE_CONSUMER),
+            setOffset: (seq) => state.setOffset(LAKE_CONSUMER, seq),
+            trimAll: async () => {
+              const o = await state.offsets();
+              for (let p = 0; p < partitions; p++) await trim(p, o);
+            },
+            onWritten: (n) => (lakeRecords += n),
+          },
+          signal,
+        ),
+      'lake writer',
+      () => (lakeTask = undefined),
+    );
+  };
+
+  const stop = async (task: Task): Promise<void> => {
+    task.abort.abort();
+    await task.done;
+  };
+
+  let stopped = false;
+  const rebalance = async (): Promise<void> => {
+    const now = Date.now();
+    await state.heartbeat(id, now, [...tasks.keys()]);
+    liveWorkers = Math.max(1, await state.liveWorkers(now - LIVENESS_MS));
+    const target = Math.ceil(partitions / liveWorkers);
+    // Give back what is over this worker's share (the newest partitions first), then take free ones.
+    const held = [...tasks.keys()].sort((a, b) => b - a);
+    while (held.length > target) await stop(tasks.get(held.shift()!)!);
+    const start = Math.floor(Math.random() * partitions);
+    for (let k = 0; k < partitions && tasks.size < target && !stopped; k++) {
+      const p = (start + k) % partitions;
+      if (!tasks.has(p)) await claim(p);
+    }
+    if (!lakeTask && !stopped) await claimLakeWriter();
+  };
+  let ticking: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    ticking = ticking.then(() => (stopped ? undefined : rebalance().catch((err: unknown) => onError(err, 'rebalance'))));
+  };
+  tick();
+  const timer = setInterval(tick, options.rebalanceMs ?? 1_000);
+
+  const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords });
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (options.port !== undefined) {
+    app = Fastify({ logger: false });
+    app.get('/health', async () => ({ status: 'ok', ...status() }));
+    app.get('/metrics', async (_req, reply) => {
+      const s = status();
+      const lines = [
+        '# HELP tessera_worker_partitions Partitions of the ingestion log this worker applies.',
+        '# TYPE tessera_worker_partitions gauge',
+        `tessera_worker_partitions ${s.partitions.length}`,
+        '# HELP tessera_worker_records_total Records taken from the log, by outcome.',
+        '# TYPE tessera_worker_records_total counter',
+        ...Object.entries(s.outcomes).map(([k, v]) => `tessera_worker_records_total{outcome="${k}"} ${v}`),
+        '# HELP tessera_worker_lake_records_total Records written to the lake by this worker.',
+        '# TYPE tessera_worker_lake_records_total counter',
+        `tessera_worker_lake_records_total ${s.lakeRecords}`,
+      ];
+      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
+    });
+    url = await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
+  }
+
+  return {
+    get url() {
+      return url;
+    },
+    status,
+    async close() {
+      stopped = true;
+      clearInterval(timer);
+      await ticking;
+      await Promise.all([...tasks.values()].map(stop));
+      if (lakeTask) await stop(lakeTask);
+      await state.leave(id).catch(() => undefined);
+      await app?.close();
+      await Promise.all([writer.close(), lake.close(), log.close()]);
+      await Promise.all([pool.end(), leasePool.end()]);
+    },
+  };
+}

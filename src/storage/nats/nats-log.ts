@@ -1,0 +1,172 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { DiscardPolicy, jetstream, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { TesseraError } from '../../domain/errors.js';
+import type { IngestionLog, LoggedMessage, LogReader } from '../../ports/ingestion-log.js';
+
+export interface NatsLogOptions {
+  url: string;
+  /** The JetStream stream (and subject prefix); one per deployment. */
+  stream: string;
+  partitions: number;
+  /** The stream's limits: past them an append is refused (backpressure), never dropped. */
+  maxMessages: number;
+  maxBytes: number;
+}
+
+/** JetStream's API error codes for a stream at its message and byte limits (discard policy `new`). */
+const LIMIT_CODES: ReadonlySet<number> = new Set([10077, 10078]);
+/** Where a reader stops pulling until its buffer is worked off. */
+const READER_BUFFER_BYTES = 16 * 1024 * 1024;
+
+class NatsLogReader implements LogReader {
+  private readonly buffer: LoggedMessage[] = [];
+  private bytes = 0;
+  private wake: (() => void) | undefined;
+  private resume: (() => void) | undefined;
+  private failure: unknown;
+  private ended = false;
+
+  constructor(
+    private readonly messages: ConsumerMessages,
+    private readonly partitionOf: (subject: string) => number,
+  ) {
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for await (const m of this.messages) {
+        const payload = m.string();
+        this.buffer.push({ seq: m.seq, partition: this.partitionOf(m.subject), payload });
+        this.bytes += payload.length;
+        this.wake?.();
+        if (this.bytes > READER_BUFFER_BYTES) await new Promise<void>((resolve) => (this.resume = resolve));
+      }
+    } catch (err) {
+      this.failure = err;
+    } finally {
+      this.ended = true;
+      this.wake?.();
+    }
+  }
+
+  async next(max: number, waitMs: number): Promise<LoggedMessage[]> {
+    if (this.buffer.length === 0 && !this.ended) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs);
+        const self = this;
+        function done(): void {
+          clearTimeout(timer);
+          self.wake = undefined;
+          resolve();
+        }
+        this.wake = done;
+      });
+    }
+    if (this.buffer.length === 0 && this.failure) throw this.failure as Error;
+    const out = this.buffer.splice(0, max);
+    for (const m of out) this.bytes -= m.payload.length;
+    if (this.bytes <= READER_BUFFER_BYTES && this.resume) {
+      const r = this.resume;
+      this.resume = undefined;
+      r();
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.resume?.();
+    await this.messages.close();
+  }
+}
+
+/**
+ * The ingestion log on NATS JetStream: one stream, subjects `<stream>.p.<n>` for the partitions,
+ * file storage, limits retention with discard `new` (a full stream refuses appends: the API
+ * answers 503 and nothing is dropped). Consumed messages are trimmed by the consumers; readers
+ * are ordered consumers that start where PostgreSQL says the last one stopped.
+ */
+export class NatsIngestionLog implements IngestionLog {
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: NatsLogOptions,
+  ) {}
+
+  static async open(options: NatsLogOptions): Promise<NatsIngestionLog> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: options.url, name: `tessera-${options.stream}`, maxReconnectAttempts: -1 });
+    } catch (err) {
+      throw new Error(`cannot reach NATS at ${options.url}: ${(err as Error).message}`);
+    }
+    const jsm = await jetstreamManager(nc);
+    const description = `tessera ingestion log; partitions=${options.partitions}`;
+    const config = {
+      name: options.stream,
+      subjects: [`${options.stream}.p.*`],
+      description,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.New,
+      storage: StorageType.File,
+      max_msgs: options.maxMessages,
+      max_bytes: options.maxBytes,
+      duplicate_window: 120_000_000_000,
+    };
+    try {
+      const info = await jsm.streams.info(options.stream);
+      if (info.config.description !== description) {
+        throw new Error(`the stream ${options.stream} was made with other partitions ("${info.config.description ?? ''}"); a stream keeps its partition count — use another stream name`);
+      }
+      if (info.config.max_msgs !== options.maxMessages || info.config.max_bytes !== options.maxBytes) await jsm.streams.update(options.stream, { ...info.config, max_msgs: options.maxMessages, max_bytes: options.maxBytes });
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err;
+      await jsm.streams.add(config);
+    }
+    return new NatsIngestionLog(nc, jetstream(nc), jsm, options);
+  }
+
+  get partitions(): number {
+    return this.options.partitions;
+  }
+
+  private subject(partition: number): string {
+    return `${this.options.stream}.p.${partition}`;
+  }
+
+  async append(partition: number, payload: string, messageId: string): Promise<void> {
+    try {
+      await this.js.publish(this.subject(partition), payload, { msgID: messageId, timeout: 10_000 });
+    } catch (err) {
+      if (err instanceof JetStreamApiError && LIMIT_CODES.has(err.code)) {
+        throw new TesseraError('unavailable', 'log_full', 'the ingestion log is at its limit (the workers are behind or stopped); retry after the time Retry-After gives', { retryAfterSeconds: 1 });
+      }
+      throw new TesseraError('unavailable', 'log_unavailable', `the ingestion log did not take the message: ${(err as Error).message}; retry`, { retryAfterSeconds: 1 });
+    }
+  }
+
+  async reader(partition: number | 'all', fromSeq: number): Promise<LogReader> {
+    const consumer = await this.js.consumers.get(this.options.stream, {
+      filter_subjects: partition === 'all' ? `${this.options.stream}.p.*` : this.subject(partition),
+      opt_start_seq: Math.max(1, fromSeq),
+    });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const prefix = `${this.options.stream}.p.`;
+    return new NatsLogReader(messages, (subject) => Number(subject.slice(prefix.length)));
+  }
+
+  async trim(partition: number, belowSeq: number): Promise<void> {
+    if (belowSeq <= 1) return;
+    await this.jsm.streams.purge(this.options.stream, { filter: this.subject(partition), seq: belowSeq });
+  }
+
+  async depth(): Promise<{ messages: number; bytes: number; maxMessages: number; maxBytes: number }> {
+    const info = await this.jsm.streams.info(this.options.stream);
+    return { messages: info.state.messages, bytes: info.state.bytes, maxMessages: this.options.maxMessages, maxBytes: this.options.maxBytes };
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
