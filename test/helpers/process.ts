@@ -17,11 +17,9 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `tessera serve` as a child process and waits until it listens. */
-export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const port = args.includes('--port') || env['TESSERA_PORT'] ? [] : ['--port', '0'];
-  const level = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', ...port, ...level, ...args], {
+/** Starts a `tessera` command as a child process and waits until its output says where it listens. */
+export async function spawnTessera(args: string[], env: Record<string, string>, ready: RegExp): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,9 +28,9 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${out}`)), 30_000);
     const check = (): void => {
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -41,10 +39,22 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
     child.stdout!.on('data', check);
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`server exited: ${out}`));
+      reject(new Error(`${args[0]} exited: ${out}`));
     });
   });
   return { child, url, output: () => out, exited };
+}
+
+/** Starts `tessera serve` as a child process and waits until it listens. */
+export async function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = args.includes('--port') || env['TESSERA_PORT'] ? [] : ['--port', '0'];
+  const level = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
+  return spawnTessera(['serve', '--host', '127.0.0.1', ...port, ...level, ...args], env, /listening on (http:\/\/[^\s]+)/);
+}
+
+/** Starts `tessera worker` as a child process (health on a free port) and waits until it runs. */
+export async function spawnWorker(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  return spawnTessera(['worker', '--port', '0', ...args], env, /health on (http:\/\/[^\s]+)\/health/);
 }
 
 /** Temp dirs and server processes of a test file, cleaned up after each test. */
