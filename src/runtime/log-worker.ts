@@ -61,12 +61,13 @@ const LIVENESS_MS = 5_000;
  */
 export async function startLogWorker(options: LogWorkerOptions): Promise<LogWorker> {
   const partitions = options.nats.partitions;
-  const pool = await openPostgres({ ...options.postgres, maxConnections: options.postgres.maxConnections ?? 4 });
+  const pool = await openPostgres({ ...options.postgres, maxConnections: options.postgres.maxConnections ?? Math.min(8, partitions + 2) });
   // Each held partition keeps a connection of its own for its lock.
   const leasePool = await openPostgres({ ...options.postgres, maxConnections: partitions + 2 });
   const sql = new PgClient(pool);
   const catalog = new Catalog(new SqlControlStore(sql), { maxAgeMs: 5_000 });
-  const writer = new SqlProfileWriter(sql);
+  // Partitions apply side by side, each in order (one connection each at most).
+  const writer = new SqlProfileWriter(sql, { concurrent: true });
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);
   const lock = new AdvisoryLock(leasePool, `${options.postgres.schema ?? ''}/${options.nats.stream}`);

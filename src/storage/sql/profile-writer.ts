@@ -7,30 +7,43 @@ import type { SqlClient } from './sql-client.js';
 const MAX_ATTEMPTS = 30;
 
 /**
- * Profile state writes in portable SQL: each transaction on one connection of its own. One
- * transaction at a time in this process (the committer hands groups over in order). Other
- * processes (workers, API nodes) write at the same time: transactions are serializable, and one
- * that loses a race (a merge touching the same profiles) is run again from the start.
+ * Profile state writes in portable SQL: each transaction on one connection of its own. By
+ * default one transaction at a time in this process (the committer hands groups over in order);
+ * `concurrent`: as many as the pool has connections (a worker applying several partitions, each
+ * in order on its own). Other processes write at the same time too: transactions are
+ * serializable, and one that loses a race (a merge touching the same profiles) is run again from
+ * the start.
  */
 export class SqlProfileWriter implements ProfileWriter {
   private readonly queue = new SerialQueue();
+  private readonly running = new Set<Promise<unknown>>();
 
-  constructor(private readonly db: SqlClient) {}
+  constructor(
+    private readonly db: SqlClient,
+    private readonly options: { concurrent?: boolean } = {},
+  ) {}
 
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
-    return this.queue.run(async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.db.transaction((client) => fn(new SqlProfileTx(client)), { serializable: true });
-        } catch (err) {
-          if (!(err instanceof TransactionConflict) || attempt >= MAX_ATTEMPTS) throw err;
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
-        }
-      }
-    });
+    if (!this.options.concurrent) return this.queue.run(() => this.attempt(fn));
+    const p = this.attempt(fn);
+    this.running.add(p);
+    void p.catch(() => undefined).finally(() => this.running.delete(p));
+    return p;
   }
 
-  close(): Promise<void> {
-    return this.queue.idle();
+  private async attempt<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((client) => fn(new SqlProfileTx(client)), { serializable: true });
+      } catch (err) {
+        if (!(err instanceof TransactionConflict) || attempt >= MAX_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.idle();
+    await Promise.allSettled([...this.running]);
   }
 }
