@@ -148,6 +148,8 @@ export interface ProfileTx {
   /** How far a consumer of the ingestion log has applied (0: nothing yet); locks the row until the transaction ends. */
   logOffset(consumer: string): Awaitable<number>;
   setLogOffset(consumer: string, seq: number): Awaitable<void>;
+  /** Holds off every other writer of profile state until this transaction ends (a refresh, which rewrites whole clusters). */
+  holdOffWriters(): Awaitable<void>;
   /** A page of an instance's fragments in key order, after `after`. */
   scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Awaitable<FragmentScanRow[]>;
   /** Deletes one source record's fragment; what it was (its profile and record), or undefined when there was none. */
@@ -200,8 +202,9 @@ export interface ProfileWriter {
 }
 
 /**
- * A write transaction lost a race with another writer (a serialization failure or a deadlock on
- * PostgreSQL, where several workers write at once): nothing of it was kept; run it again.
+ * A write transaction lost a race with another writer (on PostgreSQL, where several workers
+ * write at once: a profile it read was merged away meanwhile, an identity it added was added
+ * first by another, or a deadlock): nothing of it was kept; run it again.
  */
 export class TransactionConflict extends Error {
   constructor(message: string) {

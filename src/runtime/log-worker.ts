@@ -37,6 +37,8 @@ export interface WorkerStatus {
   outcomes: Record<string, number>;
   messages: number;
   lakeRecords: number;
+  /** Transactions run again after losing a race with another writer (merges across partitions). */
+  retriedTransactions: number;
 }
 
 export interface LogWorker {
@@ -171,7 +173,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   tick();
   const timer = setInterval(tick, options.rebalanceMs ?? 1_000);
 
-  const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords });
+  const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, retriedTransactions: writer.retried });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (options.port !== undefined) {
@@ -189,6 +191,9 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
         '# HELP tessera_worker_lake_records_total Records written to the lake by this worker.',
         '# TYPE tessera_worker_lake_records_total counter',
         `tessera_worker_lake_records_total ${s.lakeRecords}`,
+        '# HELP tessera_worker_retried_transactions_total Transactions run again after losing a race with another writer.',
+        '# TYPE tessera_worker_retried_transactions_total counter',
+        `tessera_worker_retried_transactions_total ${s.retriedTransactions}`,
       ];
       return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
     });

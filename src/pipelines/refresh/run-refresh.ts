@@ -61,6 +61,7 @@ export async function runRefresh(deps: RefreshDeps, instanceId: string, runId: s
   };
 
   return deps.writer.transaction(async (tx) => {
+    await tx.holdOffWriters();
     stage('extract');
     const problems = configProblems(config, new Map([...catalog.datasetsByName].map(([name, d]) => [name, d])));
     if (problems.length > 0) {

@@ -5,9 +5,11 @@ import { TransactionConflict } from '../../ports/profile-store.js';
 /** serialization_failure, deadlock_detected: the transaction lost a race and may be run again. */
 const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
+/** Those, and an identity another writer added first (its key is taken): run again, it is found. */
 const conflictOr = (err: unknown): unknown => {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && CONFLICT_CODES.has(code) ? new TransactionConflict((err as Error).message) : err;
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  const lost = (typeof code === 'string' && CONFLICT_CODES.has(code)) || (code === '23505' && constraint === 'identities_pkey');
+  return lost ? new TransactionConflict((err as Error).message) : err;
 };
 
 // BIGINT (times in ms, counts) as numbers: they stay far below 2^53.
@@ -60,11 +62,11 @@ export class PgClient implements SqlClient {
     return { changes: (await this.exec(sql, params)).rowCount ?? 0 };
   }
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean; serializable?: boolean } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
     if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
     const client = await this.db.connect();
     try {
-      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : options.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
+      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(new PgClient(client));
       await client.query('COMMIT');
       client.release();

@@ -1,5 +1,5 @@
 import type { Identity } from '../../domain/identity/extract.js';
-import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx, RefreshPublication } from '../../ports/profile-store.js';
+import { TransactionConflict, type FailedRecord, type FragmentScanRow, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
 
@@ -36,7 +36,28 @@ export class SqlProfileTx implements ProfileTx {
       params,
     );
     for (const row of rows) out.set(`${row.namespace}:${row.value}`, row.customer_id);
+    await this.lockProfiles(instanceId, [...new Set(out.values())], 'SHARE');
     return out;
+  }
+
+  /**
+   * Locks profiles in a fixed order (by id) until the transaction ends: shared to write to one,
+   * exclusive to merge. A merge in another transaction then waits for this one (and sees all of
+   * it), or this one waits for the merge and finds the profile gone: a conflict, run again.
+   */
+  private async lockProfiles(instanceId: string, customerIds: readonly string[], mode: 'SHARE' | 'UPDATE'): Promise<void> {
+    if (customerIds.length === 0) return;
+    const sorted = [...customerIds].sort();
+    const rows = await this.db.all<{ customer_id: string }>(
+      `SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id IN (${sorted.map(() => '?').join(', ')}) ORDER BY customer_id FOR ${mode}`,
+      [instanceId, ...sorted],
+    );
+    if (rows.length !== sorted.length) throw new TransactionConflict('a profile this record names was merged away by another writer meanwhile');
+  }
+
+  async holdOffWriters(): Promise<void> {
+    // Conflicts with the row locks and writes of every other writer: they wait until this one ends.
+    await this.db.run('LOCK TABLE profiles IN SHARE ROW EXCLUSIVE MODE');
   }
 
   async uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Promise<Map<string, Set<string>>> {
@@ -57,6 +78,7 @@ export class SqlProfileTx implements ProfileTx {
 
   async mergeProfiles(instanceId: string, m: MergeRow): Promise<void> {
     const { survivorId: to, absorbedId: from } = m;
+    await this.lockProfiles(instanceId, [to, from], 'UPDATE');
     for (const table of ['identities', 'fragments', 'activities']) await this.db.run(`UPDATE ${table} SET customer_id = ? WHERE instance_id = ? AND customer_id = ?`, [to, instanceId, from]);
     // Overrides follow the person; where both had one for a field, the newer stays.
     await this.db.run(
@@ -93,7 +115,12 @@ export class SqlProfileTx implements ProfileTx {
     if (identities.length === 0) return;
     const params: Array<string | number> = [];
     for (const id of identities) params.push(instanceId, id.namespace, id.value, customerId, at);
-    await this.db.run(`INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES ${identities.map(() => '(?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`, params);
+    const added = await this.db.all<{ customer_id: string }>(
+      `INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES ${identities.map(() => '(?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING customer_id`,
+      params,
+    );
+    // An identity that was free when this transaction looked is taken: another writer linked it first.
+    if (added.length < new Set(identities.map((i) => `${i.namespace}:${i.value}`)).size) throw new TransactionConflict('an identity this record links was linked by another writer meanwhile');
   }
 
   async graphIdentities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {
@@ -129,8 +156,11 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async resolveCustomer(instanceId: string, customerId: string): Promise<string | undefined> {
-    if (await this.db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId])) return customerId;
-    return (await this.db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
+    // Locked (shared) so that a merge cannot take the profile away before this transaction ends.
+    if (await this.db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ? FOR SHARE', [instanceId, customerId])) return customerId;
+    const survivor = (await this.db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
+    if (survivor !== undefined) await this.lockProfiles(instanceId, [survivor], 'SHARE');
+    return survivor;
   }
 
   async upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): Promise<void> {

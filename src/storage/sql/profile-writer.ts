@@ -10,13 +10,16 @@ const MAX_ATTEMPTS = 30;
  * Profile state writes in portable SQL: each transaction on one connection of its own. By
  * default one transaction at a time in this process (the committer hands groups over in order);
  * `concurrent`: as many as the pool has connections (a worker applying several partitions, each
- * in order on its own). Other processes write at the same time too: transactions are
- * serializable, and one that loses a race (a merge touching the same profiles) is run again from
- * the start.
+ * in order on its own). Other processes write at the same time too: a transaction locks the
+ * profiles it writes to (in id order; see SqlProfileTx), and one that loses a race (a profile
+ * merged away under it, an identity added first by another, a deadlock) is run again from the
+ * start.
  */
 export class SqlProfileWriter implements ProfileWriter {
   private readonly queue = new SerialQueue();
   private readonly running = new Set<Promise<unknown>>();
+  /** Transactions run again after losing a race (for metrics). */
+  retried = 0;
 
   constructor(
     private readonly db: SqlClient,
@@ -34,10 +37,11 @@ export class SqlProfileWriter implements ProfileWriter {
   private async attempt<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction((client) => fn(new SqlProfileTx(client)), { serializable: true });
+        return await this.db.transaction((client) => fn(new SqlProfileTx(client)));
       } catch (err) {
         if (!(err instanceof TransactionConflict) || attempt >= MAX_ATTEMPTS) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+        this.retried++;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
       }
     }
   }

@@ -11,8 +11,8 @@ export interface SqlClient {
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   /**
    * Runs `fn` in one transaction (on one connection). `readSnapshot`: a read-only transaction that
-   * sees one consistent snapshot throughout. `serializable`: a write transaction that behaves as if
-   * it ran alone (where writers run concurrently); a lost race throws `TransactionConflict`.
+   * sees one consistent snapshot throughout. A write transaction that lost a race with another
+   * writer throws `TransactionConflict`.
    */
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>, options?: { readSnapshot?: boolean; serializable?: boolean }): Promise<T>;
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>, options?: { readSnapshot?: boolean }): Promise<T>;
 }

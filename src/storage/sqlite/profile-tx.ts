@@ -283,4 +283,8 @@ export class SqliteProfileTx implements ProfileTx {
   setLogOffset(consumer: string, seq: number): void {
     this.db.prepare('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq').run(consumer, seq);
   }
+
+  holdOffWriters(): void {
+    // One writer already: the writer thread.
+  }
 }
