@@ -68,8 +68,9 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const leasePool = await openPostgres({ ...options.postgres, maxConnections: partitions + 2 });
   const sql = new PgClient(pool);
   const catalog = new Catalog(new SqlControlStore(sql), { maxAgeMs: 5_000 });
-  // Partitions apply side by side, each in order (one connection each at most).
-  const writer = new SqlProfileWriter(sql, { concurrent: true });
+  // One transaction at a time in a worker: its partitions' groups side by side kept waiting on
+  // each other's new identities (one person's records spread over partitions) and redoing work.
+  const writer = new SqlProfileWriter(sql);
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);
   const lock = new AdvisoryLock(leasePool, `${options.postgres.schema ?? ''}/${options.nats.stream}`);

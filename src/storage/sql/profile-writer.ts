@@ -7,31 +7,21 @@ import type { SqlClient } from './sql-client.js';
 const MAX_ATTEMPTS = 30;
 
 /**
- * Profile state writes in portable SQL: each transaction on one connection of its own. By
- * default one transaction at a time in this process (the committer hands groups over in order);
- * `concurrent`: as many as the pool has connections (a worker applying several partitions, each
- * in order on its own). Other processes write at the same time too: a transaction locks the
- * profiles it writes to (in id order; see SqlProfileTx), and one that loses a race (a profile
- * merged away under it, an identity added first by another, a deadlock) is run again from the
- * start.
+ * Profile state writes in portable SQL: each transaction on one connection of its own, one at a
+ * time in this process (the committer hands groups over in order). Other processes (workers, API
+ * nodes) write at the same time: a transaction locks the profiles it writes to (in id order; see
+ * SqlProfileTx), and one that loses a race (a profile merged away under it, an identity added
+ * first by another, a deadlock) is run again from the start.
  */
 export class SqlProfileWriter implements ProfileWriter {
   private readonly queue = new SerialQueue();
-  private readonly running = new Set<Promise<unknown>>();
   /** Transactions run again after losing a race (for metrics). */
   retried = 0;
 
-  constructor(
-    private readonly db: SqlClient,
-    private readonly options: { concurrent?: boolean } = {},
-  ) {}
+  constructor(private readonly db: SqlClient) {}
 
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
-    if (!this.options.concurrent) return this.queue.run(() => this.attempt(fn));
-    const p = this.attempt(fn);
-    this.running.add(p);
-    void p.catch(() => undefined).finally(() => this.running.delete(p));
-    return p;
+    return this.queue.run(() => this.attempt(fn));
   }
 
   private async attempt<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
@@ -46,8 +36,7 @@ export class SqlProfileWriter implements ProfileWriter {
     }
   }
 
-  async close(): Promise<void> {
-    await this.queue.idle();
-    await Promise.allSettled([...this.running]);
+  close(): Promise<void> {
+    return this.queue.idle();
   }
 }
