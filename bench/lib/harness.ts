@@ -18,7 +18,7 @@ export async function startChild(args: string[], env: Record<string, string> = {
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/\S+)/i.exec(out);
+      const m = /(?:listening|health) on (http:\/\/\S+?)(?:\/health)?(?:\s|$)/i.exec(out);
       if (m) resolve(m[1]!);
     });
     child.on('exit', (code) => reject(new Error(`child exited with ${code}: ${out}`)));

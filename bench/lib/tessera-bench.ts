@@ -1,5 +1,7 @@
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,10 @@ export const KEY = 'bench-admin-key-0123456789';
 
 export interface BenchServer {
   server: Child;
+  /** Scale-out (`--nats`): the worker that applies the log. */
+  worker?: Child;
+  /** Scale-out: records the worker has taken from the log so far. */
+  applied?(): Promise<number>;
   api: string;
   crm: string;
   events: string;
@@ -23,6 +29,15 @@ export interface BenchServer {
  */
 const BACKEND = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : 'embedded';
 const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** `--nats`: scale-out mode, one API node and one worker (`tessera worker`) over NATS JetStream. */
+export const NATS = BACKEND === 'postgres' && process.argv.includes('--nats');
+const BENCH_NATS_URL = process.env['TESSERA_BENCH_NATS_URL'] ?? '127.0.0.1:4222';
+
+async function deleteStream(name: string): Promise<void> {
+  const nc = await connect({ servers: BENCH_NATS_URL });
+  await (await jetstreamManager(nc)).streams.delete(name).catch(() => undefined);
+  await nc.close();
+}
 
 async function dropSchema(schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: BENCH_PG_URL });
@@ -36,11 +51,13 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
   const schema = BACKEND === 'postgres' ? `bench_${Date.now().toString(36)}` : undefined;
   if (schema) env = { TESSERA_BACKEND: 'postgres', TESSERA_POSTGRES_URL: BENCH_PG_URL, TESSERA_POSTGRES_SCHEMA: schema, ...env };
+  if (schema && NATS) env = { TESSERA_NATS_URL: BENCH_NATS_URL, TESSERA_NATS_STREAM: schema.toUpperCase(), TESSERA_PARTITIONS: '8', ...env };
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const server = await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     TESSERA_BOOTSTRAP_ADMIN_KEY: KEY,
     ...env,
   });
+  const worker = NATS ? await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'worker', '--port', '0', '--data-dir', dataDir], env) : undefined;
   const api = `${server.url}/api/instances/default`;
   // Throughput is what is measured: the limits are raised above it (the checks still run).
   await json('PATCH', `${api}/manage/settings`, KEY, { rateLimits: { requestsPerSecond: 1e9, messagesPerSecond: 1e9, syncValidationPerMinute: 1e9 } });
@@ -50,11 +67,22 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   const events = await json<{ id: string }>('POST', `${api}/manage/datasets`, KEY, { name: 'events', schemaId: eventSchema.id });
   return {
     server,
+    ...(worker
+      ? {
+          worker,
+          applied: async () => {
+            const h = (await (await fetch(`${worker.url}/health`)).json()) as { outcomes: Record<string, number> };
+            return Object.entries(h.outcomes).reduce((n, [k, v]) => (k === 'skipped' ? n : n + v), 0);
+          },
+        }
+      : {}),
     api,
     crm: crm.id,
     events: events.id,
     close: async () => {
       await server.stop();
+      await worker?.stop();
+      if (worker) await deleteStream(schema!.toUpperCase());
       rmSync(dataDir, { recursive: true, force: true });
       if (schema) await dropSchema(schema);
     },
