@@ -6,7 +6,6 @@
 export interface LoggedMessage {
   /** The log's sequence number: increasing within a partition (and across the log). */
   seq: number;
-  partition: number;
   payload: string;
 }
 
@@ -25,7 +24,5 @@ export interface IngestionLog {
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
   trim(partition: number, belowSeq: number): Promise<void>;
-  /** Messages held, and the configured limit. */
-  depth(): Promise<{ messages: number; bytes: number; maxMessages: number; maxBytes: number }>;
   close(): Promise<void>;
 }

@@ -23,8 +23,6 @@ export interface LogWorkerOptions {
   /** A port for /health and /metrics (0: any free port); none when undefined. */
   port?: number;
   host?: string;
-  /** How often partitions are claimed and spread (ms). */
-  rebalanceMs?: number;
   onError?(err: unknown, where: string): void;
 }
 
@@ -52,6 +50,8 @@ interface Task {
   done: Promise<void>;
 }
 
+/** How often partitions are claimed and spread. */
+const REBALANCE_MS = 1_000;
 /** A worker is seen as gone when it has not been heard of for this long. */
 const LIVENESS_MS = 5_000;
 
@@ -89,7 +89,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
     const o = offsets ?? (await state.offsets());
     await log.trim(partition, Math.min(o.get(partitionConsumer(partition)) ?? 0, o.get(LAKE_CONSUMER) ?? 0) + 1);
   };
-  const countOutcomes = (_partition: number, n: number, lists: ApplyOutcome[][]): void => {
+  const countOutcomes = (n: number, lists: ApplyOutcome[][]): void => {
     messages += n;
     for (const list of lists) for (const o of list) outcomes[o.status] = (outcomes[o.status] ?? 0) + 1;
   };
@@ -172,7 +172,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
     ticking = ticking.then(() => (stopped ? undefined : rebalance().catch((err: unknown) => onError(err, 'rebalance'))));
   };
   tick();
-  const timer = setInterval(tick, options.rebalanceMs ?? 1_000);
+  const timer = setInterval(tick, REBALANCE_MS);
 
   const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, retriedTransactions: writer.retried });
   let app: FastifyInstance | undefined;

@@ -60,10 +60,6 @@ export interface Tessera {
   catalog: Catalog;
   /** Commits that apply before they answer (real-time changes, batch imports, deletions; all ingestion when embedded). */
   committer: Committer;
-  /** Streaming ingestion's commits: the same committer, or (scale-out) appends to the ingestion log. */
-  ingestCommitter: Committer;
-  /** The ingestion log (scale-out mode). */
-  log: IngestionLog | undefined;
   ingest: IngestService;
   keys: KeyService;
   instances: InstanceService;
@@ -152,8 +148,6 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     lake,
     catalog,
     committer,
-    ingestCommitter,
-    log,
     ingest,
     keys,
     instances: new InstanceService(control, keys, clock),

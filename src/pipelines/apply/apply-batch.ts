@@ -71,21 +71,13 @@ async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedR
 export function createApplyBatchStep(deps: ApplyDeps) {
   return async function applyBatch(works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number): Promise<ApplyOutcome[][]> {
     const catalogs = new Map<string, InstanceCatalog>();
-    const catalogOf = async (instanceId: string): Promise<InstanceCatalog | undefined> => {
-      if (!catalogs.has(instanceId)) {
-        const c = await deps.catalog.get(instanceId);
-        if (c) catalogs.set(instanceId, c);
-      }
-      return catalogs.get(instanceId);
-    };
-    // A dataset this process has not heard of yet (made on another node since the catalog was
-    // loaded): the catalog is loaded again before the record is given up as failed.
+    // One catalog per instance for the whole group (loaded again only for a dataset it does not know).
     const catalogFor = async (r: PreparedRecord): Promise<InstanceCatalog | undefined> => {
-      const c = await catalogOf(r.instanceId);
-      if (!c || c.datasetsById.has(r.datasetId)) return c;
-      deps.catalog.invalidate(r.instanceId);
-      catalogs.delete(r.instanceId);
-      return catalogOf(r.instanceId);
+      const cached = catalogs.get(r.instanceId);
+      if (cached?.datasetsById.has(r.datasetId)) return cached;
+      const c = await deps.catalog.withDataset(r.instanceId, r.datasetId);
+      if (c) catalogs.set(r.instanceId, c);
+      return c;
     };
     const run = (isolate: boolean): Promise<ApplyOutcome[][]> => deps.writer.transaction(async (tx) => {
       const watermarks = new Map<string, number>();

@@ -158,6 +158,17 @@ export class Catalog {
     return entry;
   }
 
+  /**
+   * The instance's catalog, loaded again once when it does not know `datasetId` (a dataset made
+   * on another node since it was loaded), so that a record is not given up for a stale catalog.
+   */
+  async withDataset(instanceId: string, datasetId: string): Promise<InstanceCatalog | undefined> {
+    const c = await this.get(instanceId);
+    if (!c || c.datasetsById.has(datasetId)) return c;
+    this.invalidate(instanceId);
+    return this.get(instanceId);
+  }
+
   private readonly listeners: Array<(instanceId: string) => void> = [];
 
   invalidate(instanceId: string): void {

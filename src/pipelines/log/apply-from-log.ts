@@ -12,8 +12,8 @@ export interface PartitionApplierDeps {
   /** Lets go of consumed messages (every reader of them is past). */
   trim(partition: number): Promise<void>;
   now(): number;
-  /** Called after each applied group: messages, records applied, records skipped (applied before). */
-  onApplied?(partition: number, messages: number, outcomes: ApplyOutcome[][]): void;
+  /** Called after each applied group: how many messages, and the records' outcomes (`skipped`: applied before). */
+  onApplied?(messages: number, outcomes: ApplyOutcome[][]): void;
 }
 
 export const partitionConsumer = (partition: number): string => `partition-${partition}`;
@@ -45,7 +45,7 @@ export async function applyPartition(deps: PartitionApplierDeps, partition: numb
         };
       });
       const outcomes = await deps.applyBatch(works, [], deps.now());
-      deps.onApplied?.(partition, messages.length, outcomes);
+      deps.onApplied?.(messages.length, outcomes);
       await deps.trim(partition);
     }
   } finally {

@@ -28,14 +28,14 @@ const MAX_MESSAGE_CHARS = 512 * 1024;
  * Splits works into log entries by partition, in order within each partition, each entry small
  * enough for one message. Failed records go with the request's first partition.
  */
-export function toLogEntries(works: readonly CommitWork[], partitions: number, lakeOnly: boolean): Array<{ partition: number; entry: LogEntry; payload: string }> {
+export function toLogEntries(works: readonly CommitWork[], partitions: number, lakeOnly: boolean): Array<{ partition: number; payload: string }> {
   const open = new Map<string, { partition: number; entry: LogEntry; chars: number }>();
-  const out: Array<{ partition: number; entry: LogEntry; payload: string }> = [];
+  const out: Array<{ partition: number; payload: string }> = [];
   const flush = (key: string): void => {
     const e = open.get(key);
     if (!e) return;
     open.delete(key);
-    out.push({ partition: e.partition, entry: e.entry, payload: JSON.stringify(e.entry) });
+    out.push({ partition: e.partition, payload: JSON.stringify(e.entry) });
   };
   const add = (partition: number, instanceId: string, chars: number, put: (e: LogEntry) => void): void => {
     const key = `${partition}|${instanceId}`;

@@ -26,10 +26,7 @@ class NatsLogReader implements LogReader {
   private failure: unknown;
   private ended = false;
 
-  constructor(
-    private readonly messages: ConsumerMessages,
-    private readonly partitionOf: (subject: string) => number,
-  ) {
+  constructor(private readonly messages: ConsumerMessages) {
     void this.pump();
   }
 
@@ -37,7 +34,7 @@ class NatsLogReader implements LogReader {
     try {
       for await (const m of this.messages) {
         const payload = m.string();
-        this.buffer.push({ seq: m.seq, partition: this.partitionOf(m.subject), payload });
+        this.buffer.push({ seq: m.seq, payload });
         this.bytes += payload.length;
         this.wake?.();
         if (this.bytes > READER_BUFFER_BYTES) await new Promise<void>((resolve) => (this.resume = resolve));
@@ -151,9 +148,7 @@ export class NatsIngestionLog implements IngestionLog {
       filter_subjects: partition === 'all' ? `${this.options.stream}.p.*` : this.subject(partition),
       opt_start_seq: Math.max(1, fromSeq),
     });
-    const messages = await consumer.consume({ max_messages: 256 });
-    const prefix = `${this.options.stream}.p.`;
-    return new NatsLogReader(messages, (subject) => Number(subject.slice(prefix.length)));
+    return new NatsLogReader(await consumer.consume({ max_messages: 256 }));
   }
 
   async trim(partition: number, belowSeq: number): Promise<void> {
@@ -161,10 +156,6 @@ export class NatsIngestionLog implements IngestionLog {
     await this.jsm.streams.purge(this.options.stream, { filter: this.subject(partition), seq: belowSeq });
   }
 
-  async depth(): Promise<{ messages: number; bytes: number; maxMessages: number; maxBytes: number }> {
-    const info = await this.jsm.streams.info(this.options.stream);
-    return { messages: info.state.messages, bytes: info.state.bytes, maxMessages: this.options.maxMessages, maxBytes: this.options.maxBytes };
-  }
 
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
