@@ -211,6 +211,8 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     const [api1, api2] = [await c.api(), await c.api()];
     const [w1, w2] = [await c.worker(), await c.worker()];
     await setUp(api1.url);
+    // Both workers hold partitions before the records arrive, so that they apply them side by side.
+    await until('the partitions spread over both workers', async () => (await workerHealth(w1)).partitions.length > 0 && (await workerHealth(w2)).partitions.length > 0);
     const records = mergeHeavy(120, 'm');
     const { acked, failed } = await send(() => [api1.url, api2.url], chunk(records, 15), 6);
     expect(failed).toBe(0);

@@ -117,8 +117,22 @@ export interface RefreshPublication {
   enrichments: Array<{ customerId: string; attributesJson: string }>;
 }
 
+/** What a group of records will look up, so that a backend can read it ahead in a few statements. */
+export interface GroupLookups {
+  instanceId: string;
+  identities: Identity[];
+  fragments: Array<{ datasetId: string; recordKey: string }>;
+  activityIds: string[];
+}
+
 /** One write transaction over profile state. Every method acts inside it. */
 export interface ProfileTx {
+  /**
+   * Reads ahead what a group of records will look up (a backend where each statement is a network
+   * round trip answers the group's lookups from memory afterwards and writes its new rows in bulk;
+   * one where statements are cheap may ignore it).
+   */
+  readAhead(lookups: readonly GroupLookups[]): Awaitable<void>;
   /** Runs `fn` so that its writes are undone on its own if it throws, leaving the rest of the transaction intact. */
   isolated<T>(fn: () => Promise<T>): Promise<T>;
   /** Owners of those identities already in the graph, keyed by `namespace:value`. */
@@ -129,6 +143,8 @@ export interface ProfileTx {
   mergeProfiles(instanceId: string, merge: MergeRow): Awaitable<void>;
   linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): Awaitable<void>;
   graphIdentities(instanceId: string, customerId: string): Awaitable<Array<Omit<GraphIdentity, 'priority'>>>;
+  /** How many identities a profile's graph holds. */
+  graphSize(instanceId: string, customerId: string): Awaitable<number>;
   dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): Awaitable<void>;
   /** Returns false when an identical fragment is already stored (nothing changed). */
   upsertFragment(instanceId: string, fragment: NewFragment): Awaitable<boolean>;

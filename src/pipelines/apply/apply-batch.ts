@@ -2,6 +2,7 @@ import { TransactionConflict, type FailedRecord, type ProfileTx, type ProfileWri
 import type { LakePosition } from '../../ports/lake.js';
 import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
+import { groupLookups } from './group-lookups.js';
 import { resolveIdentities } from './resolve-identities.js';
 import { deleteSourceRecord, insertActivity, upsertFragment } from './store-record.js';
 
@@ -83,6 +84,8 @@ export function createApplyBatchStep(deps: ApplyDeps) {
       const watermarks = new Map<string, number>();
       const offsets = new Map<string, number>();
       for (const w of works) if (w.logPosition && !offsets.has(w.logPosition.consumer)) offsets.set(w.logPosition.consumer, await tx.logOffset(w.logPosition.consumer));
+      const fresh = works.filter((w) => !w.logPosition || w.logPosition.seq > offsets.get(w.logPosition.consumer)!);
+      if (!isolate) await tx.readAhead(groupLookups(fresh.flatMap((w) => w.records)));
       let index = 0;
       const results: ApplyOutcome[][] = [];
       for (const work of works) {

@@ -60,7 +60,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
     await tx.linkIdentities(instanceId, target, plan.link, now);
     const max = catalog.settings.maxIdentitiesPerGraph;
     // A new profile holds just what it was given; an existing one is counted.
-    if (created ? plan.link.length > max : true) {
+    if (created ? plan.link.length > max : (await tx.graphSize(instanceId, target)) > max) {
       const graph = await tx.graphIdentities(instanceId, target);
       if (graph.length > max) {
         const drop = identitiesToDrop(graph.map((g) => ({ ...g, priority: catalog.priorityOf(g.namespace) })), max);

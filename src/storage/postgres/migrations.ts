@@ -122,6 +122,49 @@ CREATE TABLE enrichments (
 CREATE TABLE log_offsets (consumer TEXT PRIMARY KEY, seq BIGINT NOT NULL);
 CREATE TABLE log_workers (id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL, partitions TEXT NOT NULL);`,
   },
+  {
+    version: 4,
+    name: 'merges of a group of records in one call (each one a round trip of a dozen statements before)',
+    sql: `
+CREATE FUNCTION merge_profiles(p_instances TEXT[], p_ids TEXT[], p_survivors TEXT[], p_absorbed TEXT[], p_datasets TEXT[], p_keys TEXT[], p_ats BIGINT[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  i INT;
+  inst TEXT;
+  s TEXT;
+  a TEXT;
+  n INT;
+BEGIN
+  FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
+    inst := p_instances[i];
+    s := p_survivors[i];
+    a := p_absorbed[i];
+    -- Both locked in id order; one merged away by another writer meanwhile is a lost race (run again).
+    SELECT count(*) INTO n FROM (SELECT 1 FROM profiles WHERE instance_id = inst AND customer_id IN (s, a) ORDER BY customer_id FOR UPDATE) locked;
+    IF n <> 2 THEN
+      RAISE EXCEPTION 'a profile this merge names was merged away by another writer meanwhile' USING ERRCODE = '40001';
+    END IF;
+    UPDATE identities SET customer_id = s WHERE instance_id = inst AND customer_id = a;
+    UPDATE fragments SET customer_id = s WHERE instance_id = inst AND customer_id = a;
+    UPDATE activities SET customer_id = s WHERE instance_id = inst AND customer_id = a;
+    -- Overrides follow the person; where both had one for a field, the newer stays.
+    INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
+      SELECT instance_id, s, path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = inst AND customer_id = a
+      ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
+        valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
+      WHERE excluded.set_at >= overrides.set_at;
+    DELETE FROM overrides WHERE instance_id = inst AND customer_id = a;
+    UPDATE customer_aliases SET survivor_id = s WHERE instance_id = inst AND survivor_id = a;
+    INSERT INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (inst, a, s, p_ats[i])
+      ON CONFLICT (instance_id, old_id) DO UPDATE SET survivor_id = excluded.survivor_id, merged_at = excluded.merged_at;
+    DELETE FROM profiles WHERE instance_id = inst AND customer_id = a;
+    INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (inst, p_ids[i], s, a, p_datasets[i], p_keys[i], p_ats[i])
+      ON CONFLICT DO NOTHING;
+    UPDATE profiles SET updated_at = p_ats[i] WHERE instance_id = inst AND customer_id = s AND updated_at < p_ats[i];
+  END LOOP;
+END
+$fn$;`,
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */

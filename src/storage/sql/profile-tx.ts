@@ -1,58 +1,132 @@
 import type { Identity } from '../../domain/identity/extract.js';
-import { TransactionConflict, type FailedRecord, type FragmentScanRow, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
+import { TransactionConflict, type FailedRecord, type FragmentScanRow, type GroupLookups, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
+import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type GraphEntry, type RowState } from './group-state.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
+import { flushPending } from './write-pending.js';
 
 /**
- * The write side of profile state in portable SQL, on one transaction's client (the PostgreSQL
- * backend; the embedded one keeps synchronous statements on its writer thread).
+ * The write side of profile state on PostgreSQL, on one transaction's client. Each statement is
+ * a round trip, so a group of records is read ahead (`readAhead`) and its lookups answered from
+ * memory; new profiles, identities, fragments and activities are written in bulk (`flush`) before
+ * anything that reads them and before the transaction commits.
  */
 export class SqlProfileTx implements ProfileTx {
   private savepoints = 0;
+  private readonly group = new GroupState();
 
   constructor(private readonly db: SqlClient) {}
 
   async isolated<T>(fn: () => Promise<T>): Promise<T> {
+    await this.flush();
     const name = `record_${++this.savepoints}`;
     await this.db.run(`SAVEPOINT ${name}`);
     try {
       const result = await fn();
+      await this.flush();
       await this.db.run(`RELEASE SAVEPOINT ${name}`);
       return result;
     } catch (err) {
       await this.db.run(`ROLLBACK TO SAVEPOINT ${name}`);
       await this.db.run(`RELEASE SAVEPOINT ${name}`);
+      // What was read or written inside may have been undone.
+      this.group.forget();
       throw err;
     }
   }
 
-  async identityOwners(instanceId: string, identities: readonly Identity[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    if (identities.length === 0) return out;
-    const params: string[] = [instanceId];
-    for (const id of identities) params.push(id.namespace, id.value);
+  /** Writes what the group added so far (before the transaction commits, and before a statement that reads it). */
+  async flush(): Promise<void> {
+    if (this.group.hasPending()) await flushPending(this.db, this.group.takePending());
+  }
+
+  async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
+    for (const l of lookups) {
+      const owners = await this.fetchOwners(l.instanceId, l.identities.filter((i) => !this.group.owners.has(identityKeyOf(l.instanceId, i.namespace, i.value))));
+      await this.fetchGraphs(l.instanceId, owners.filter((id) => !this.group.graphs.has(profileKeyOf(l.instanceId, id))));
+      const fragments = l.fragments.filter((f) => !this.group.fragments.has(fragmentKeyOf(l.instanceId, f.datasetId, f.recordKey)));
+      if (fragments.length > 0) await this.fetchFragmentStates(l.instanceId, fragments);
+      const activityIds = [...new Set(l.activityIds)].filter((id) => !this.group.activities.has(activityKeyOf(l.instanceId, id)));
+      if (activityIds.length > 0) await this.fetchActivityStates(l.instanceId, activityIds);
+    }
+  }
+
+  /** Reads the owners of identities into the group state (null: not in the graph), locks them shared; returns the owners found. */
+  private async fetchOwners(instanceId: string, identities: readonly Identity[]): Promise<string[]> {
+    if (identities.length === 0) return [];
     const rows = await this.db.all<{ namespace: string; value: string; customer_id: string }>(
-      `SELECT namespace, value, customer_id FROM identities WHERE instance_id = ? AND (namespace, value) IN (VALUES ${identities.map(() => '(?, ?)').join(', ')})`,
-      params,
+      `SELECT i.namespace, i.value, i.customer_id FROM identities i JOIN unnest(?::text[], ?::text[]) AS k(namespace, value)
+         ON i.namespace = k.namespace AND i.value = k.value WHERE i.instance_id = ?`,
+      [identities.map((i) => i.namespace), identities.map((i) => i.value), instanceId],
     );
-    for (const row of rows) out.set(`${row.namespace}:${row.value}`, row.customer_id);
-    await this.lockProfiles(instanceId, [...new Set(out.values())], 'SHARE');
+    for (const i of identities) this.group.owners.set(identityKeyOf(instanceId, i.namespace, i.value), null);
+    for (const row of rows) this.group.owners.set(identityKeyOf(instanceId, row.namespace, row.value), row.customer_id);
+    const owners = [...new Set(rows.map((r) => r.customer_id))];
+    await this.lockProfiles(instanceId, owners);
+    return owners;
+  }
+
+  /** Reads profiles' identities into the group state (after writing what is pending: it may add to them). */
+  private async fetchGraphs(instanceId: string, customerIds: readonly string[]): Promise<void> {
+    if (customerIds.length === 0) return;
+    await this.flush();
+    const rows = await this.db.all<{ customer_id: string; namespace: string; value: string; first_seen: number }>(
+      'SELECT customer_id, namespace, value, first_seen FROM identities WHERE instance_id = ? AND customer_id = ANY(?::text[])',
+      [instanceId, customerIds],
+    );
+    const graphs = new Map<string, GraphEntry[]>(customerIds.map((id) => [id, []]));
+    for (const row of rows) graphs.get(row.customer_id)?.push({ namespace: row.namespace, value: row.value, firstSeen: row.first_seen });
+    for (const [id, graph] of graphs) this.group.graphs.set(profileKeyOf(instanceId, id), graph);
+  }
+
+  private async graphOf(instanceId: string, customerId: string): Promise<GraphEntry[]> {
+    const k = profileKeyOf(instanceId, customerId);
+    if (!this.group.graphs.has(k)) await this.fetchGraphs(instanceId, [customerId]);
+    return this.group.graphs.get(k)!;
+  }
+
+  private async fetchFragmentStates(instanceId: string, keys: ReadonlyArray<{ datasetId: string; recordKey: string }>): Promise<void> {
+    const rows = await this.db.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
+      `SELECT f.dataset_id, f.record_key, f.hash, f.customer_id FROM fragments f JOIN unnest(?::text[], ?::text[]) AS k(dataset_id, record_key)
+         ON f.dataset_id = k.dataset_id AND f.record_key = k.record_key WHERE f.instance_id = ?`,
+      [keys.map((k) => k.datasetId), keys.map((k) => k.recordKey), instanceId],
+    );
+    for (const k of keys) this.group.fragments.set(fragmentKeyOf(instanceId, k.datasetId, k.recordKey), null);
+    for (const row of rows) this.group.fragments.set(fragmentKeyOf(instanceId, row.dataset_id, row.record_key), { hash: row.hash, customerId: row.customer_id });
+  }
+
+  private async fetchActivityStates(instanceId: string, activityIds: readonly string[]): Promise<void> {
+    const rows = await this.db.all<{ activity_id: string; hash: string; customer_id: string }>(
+      'SELECT activity_id, hash, customer_id FROM activities WHERE instance_id = ? AND activity_id = ANY(?::text[])',
+      [instanceId, activityIds],
+    );
+    for (const id of activityIds) this.group.activities.set(activityKeyOf(instanceId, id), null);
+    for (const row of rows) this.group.activities.set(activityKeyOf(instanceId, row.activity_id), { hash: row.hash, customerId: row.customer_id });
+  }
+
+  async identityOwners(instanceId: string, identities: readonly Identity[]): Promise<Map<string, string>> {
+    await this.fetchOwners(instanceId, identities.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value))));
+    const out = new Map<string, string>();
+    for (const i of identities) {
+      const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
+      if (owner) out.set(`${i.namespace}:${i.value}`, owner);
+    }
     return out;
   }
 
   /**
-   * Locks profiles in a fixed order (by id) until the transaction ends: shared to write to one,
-   * exclusive to merge. A merge in another transaction then waits for this one (and sees all of
-   * it), or this one waits for the merge and finds the profile gone: a conflict, run again.
+   * Locks profiles shared, in a fixed order (by id), until the transaction ends. A merge (which
+   * locks both profiles exclusively, see merge_profiles) in another transaction then waits for this
+   * one and sees all of it, or this one waits for the merge and finds the profile gone: a conflict,
+   * run again.
    */
-  private async lockProfiles(instanceId: string, customerIds: readonly string[], mode: 'SHARE' | 'UPDATE'): Promise<void> {
+  private async lockProfiles(instanceId: string, customerIds: readonly string[]): Promise<void> {
     if (customerIds.length === 0) return;
-    const sorted = [...customerIds].sort();
     const rows = await this.db.all<{ customer_id: string }>(
-      `SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id IN (${sorted.map(() => '?').join(', ')}) ORDER BY customer_id FOR ${mode}`,
-      [instanceId, ...sorted],
+      'SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id = ANY(?::text[]) ORDER BY customer_id FOR SHARE',
+      [instanceId, customerIds],
     );
-    if (rows.length !== sorted.length) throw new TransactionConflict('a profile this record names was merged away by another writer meanwhile');
+    if (rows.length !== customerIds.length) throw new TransactionConflict('a profile this record names was merged away by another writer meanwhile');
   }
 
   async holdOffWriters(): Promise<void> {
@@ -63,7 +137,7 @@ export class SqlProfileTx implements ProfileTx {
   async uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
     const wanted = new Set(namespaces);
-    for (const row of await this.db.all<{ namespace: string; value: string }>('SELECT namespace, value FROM identities WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId])) {
+    for (const row of await this.graphOf(instanceId, customerId)) {
       if (!wanted.has(row.namespace)) continue;
       const set = out.get(row.namespace) ?? new Set<string>();
       set.add(row.value);
@@ -72,98 +146,90 @@ export class SqlProfileTx implements ProfileTx {
     return out;
   }
 
-  async createProfile(instanceId: string, customerId: string, at: number): Promise<void> {
-    await this.db.run('INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)', [instanceId, customerId, at, at]);
+  createProfile(instanceId: string, customerId: string, at: number): void {
+    this.group.pending.profiles.push({ instanceId, customerId, at });
+    this.group.graphs.set(profileKeyOf(instanceId, customerId), []);
   }
 
-  async mergeProfiles(instanceId: string, m: MergeRow): Promise<void> {
-    const { survivorId: to, absorbedId: from } = m;
-    await this.lockProfiles(instanceId, [to, from], 'UPDATE');
-    for (const table of ['identities', 'fragments', 'activities']) await this.db.run(`UPDATE ${table} SET customer_id = ? WHERE instance_id = ? AND customer_id = ?`, [to, instanceId, from]);
-    // Overrides follow the person; where both had one for a field, the newer stays.
-    await this.db.run(
-      `INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
-       SELECT instance_id, ?, path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = ? AND customer_id = ?
-       ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
-         valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
-       WHERE excluded.set_at >= overrides.set_at`,
-      [to, instanceId, from],
-    );
-    await this.db.run('DELETE FROM overrides WHERE instance_id = ? AND customer_id = ?', [instanceId, from]);
-    await this.db.run('UPDATE customer_aliases SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?', [to, instanceId, from]);
-    await this.addAlias(instanceId, from, to, m.at);
-    await this.db.run('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?', [instanceId, from]);
-    await this.db.run(
-      'INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      [instanceId, m.id, to, from, m.datasetId, m.recordKey, m.at],
-    );
-    await this.touch(instanceId, to, m.at);
-  }
-
-  private async addAlias(instanceId: string, oldId: string, survivorId: string, at: number): Promise<void> {
-    await this.db.run(
-      'INSERT INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?) ON CONFLICT (instance_id, old_id) DO UPDATE SET survivor_id = excluded.survivor_id, merged_at = excluded.merged_at',
-      [instanceId, oldId, survivorId, at],
-    );
+  /** Written with the group (merge_profiles: both locked, everything of the absorbed moved, the absorbed id kept resolving). */
+  mergeProfiles(instanceId: string, m: MergeRow): void {
+    this.group.merged(instanceId, m);
   }
 
   private async touch(instanceId: string, customerId: string, at: number): Promise<void> {
     await this.db.run('UPDATE profiles SET updated_at = ? WHERE instance_id = ? AND customer_id = ? AND updated_at < ?', [at, instanceId, customerId, at]);
   }
 
-  async linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): Promise<void> {
-    if (identities.length === 0) return;
-    const params: Array<string | number> = [];
-    for (const id of identities) params.push(instanceId, id.namespace, id.value, customerId, at);
-    const added = await this.db.all<{ customer_id: string }>(
-      `INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) VALUES ${identities.map(() => '(?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING RETURNING customer_id`,
-      params,
-    );
-    // An identity that was free when this transaction looked is taken: another writer linked it first.
-    if (added.length < new Set(identities.map((i) => `${i.namespace}:${i.value}`)).size) throw new TransactionConflict('an identity this record links was linked by another writer meanwhile');
+  linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): void {
+    for (const i of identities) {
+      const k = identityKeyOf(instanceId, i.namespace, i.value);
+      if (this.group.owners.get(k) === customerId) continue;
+      this.group.pending.identities.push({ instanceId, namespace: i.namespace, value: i.value, customerId, at });
+      this.group.owners.set(k, customerId);
+      this.group.graphs.get(profileKeyOf(instanceId, customerId))?.push({ namespace: i.namespace, value: i.value, firstSeen: at });
+    }
   }
 
-  async graphIdentities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {
-    return this.db.all('SELECT namespace, value, first_seen AS "firstSeen" FROM identities WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId]);
+  async graphIdentities(instanceId: string, customerId: string): Promise<GraphEntry[]> {
+    return [...(await this.graphOf(instanceId, customerId))];
+  }
+
+  async graphSize(instanceId: string, customerId: string): Promise<number> {
+    return (await this.graphOf(instanceId, customerId)).length;
   }
 
   async dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): Promise<void> {
-    for (const id of identities) await this.db.run('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?', [instanceId, id.namespace, id.value]);
+    await this.flush();
+    for (const id of identities) {
+      await this.db.run('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?', [instanceId, id.namespace, id.value]);
+      this.group.owners.set(identityKeyOf(instanceId, id.namespace, id.value), null);
+    }
+    this.group.graphs.clear();
+  }
+
+  private async fragmentState(instanceId: string, datasetId: string, recordKey: string): Promise<RowState> {
+    const k = fragmentKeyOf(instanceId, datasetId, recordKey);
+    if (!this.group.fragments.has(k)) await this.fetchFragmentStates(instanceId, [{ datasetId, recordKey }]);
+    return this.group.fragments.get(k)!;
   }
 
   async upsertFragment(instanceId: string, f: NewFragment): Promise<boolean> {
-    const { changes } = await this.db.run(
-      `INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET customer_id = excluded.customer_id,
-         ts = excluded.ts, received_at = excluded.received_at, hash = excluded.hash, record = excluded.record
-       WHERE fragments.hash <> excluded.hash OR fragments.customer_id <> excluded.customer_id`,
-      [instanceId, f.datasetId, f.recordKey, f.customerId, f.timestamp, f.receivedAt, f.hash, f.json],
-    );
-    return changes > 0;
+    const stored = await this.fragmentState(instanceId, f.datasetId, f.recordKey);
+    if (stored && stored.hash === f.hash && stored.customerId === f.customerId) return false;
+    const k = fragmentKeyOf(instanceId, f.datasetId, f.recordKey);
+    this.group.pending.fragments.set(k, { instanceId, fragment: f });
+    this.group.fragments.set(k, { hash: f.hash, customerId: f.customerId });
+    return true;
   }
 
   async existingActivity(instanceId: string, activityId: string): Promise<{ hash: string; customerId: string } | undefined> {
-    return this.db.get('SELECT hash, customer_id AS "customerId" FROM activities WHERE instance_id = ? AND activity_id = ?', [instanceId, activityId]);
+    return (await this.activityState(instanceId, activityId)) ?? undefined;
+  }
+
+  private async activityState(instanceId: string, activityId: string): Promise<RowState> {
+    const k = activityKeyOf(instanceId, activityId);
+    if (!this.group.activities.has(k)) await this.fetchActivityStates(instanceId, [activityId]);
+    return this.group.activities.get(k)!;
   }
 
   async insertActivity(instanceId: string, a: NewActivity): Promise<boolean> {
-    const { changes } = await this.db.run(
-      `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT DO NOTHING`,
-      [instanceId, a.activityId, a.datasetId, a.customerId, a.timestamp, a.type, a.hash, a.receivedAt, a.validUntil, a.json],
-    );
-    return changes > 0;
+    if ((await this.activityState(instanceId, a.activityId)) !== null) return false;
+    this.group.pending.activities.push({ instanceId, activity: a });
+    this.group.activities.set(activityKeyOf(instanceId, a.activityId), { hash: a.hash, customerId: a.customerId });
+    return true;
   }
 
   async resolveCustomer(instanceId: string, customerId: string): Promise<string | undefined> {
+    await this.flush();
     // Locked (shared) so that a merge cannot take the profile away before this transaction ends.
     if (await this.db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ? FOR SHARE', [instanceId, customerId])) return customerId;
     const survivor = (await this.db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
-    if (survivor !== undefined) await this.lockProfiles(instanceId, [survivor], 'SHARE');
+    if (survivor !== undefined) await this.lockProfiles(instanceId, [survivor]);
     return survivor;
   }
 
   async upsertOverrides(instanceId: string, customerId: string, overrides: readonly OverrideRow[]): Promise<void> {
+    await this.flush();
     for (const o of overrides) {
       await this.db.run(
         `INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -176,6 +242,8 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async resetDerived(instanceId: string): Promise<void> {
+    await this.flush();
+    this.group.forget();
     for (const table of ['profiles', 'customer_aliases', 'identities', 'fragments', 'activities', 'merges', 'identity_warnings', 'overrides', 'enrichments']) {
       await this.db.run(`DELETE FROM ${table} WHERE instance_id = ?`, [instanceId]);
     }
@@ -183,6 +251,8 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async sweepExpired(now: number): Promise<{ overrides: number; activities: number }> {
+    await this.flush();
+    this.group.forget();
     const overrides = (await this.db.run('DELETE FROM overrides WHERE valid_until <= ?', [now])).changes;
     const activities = (await this.db.run('DELETE FROM activities WHERE valid_until IS NOT NULL AND valid_until <= ?', [now])).changes;
     return { overrides, activities };
@@ -216,6 +286,7 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async scanFragments(instanceId: string, after: { datasetId: string; recordKey: string } | null, limit: number): Promise<FragmentScanRow[]> {
+    await this.flush();
     const rows = after
       ? await this.db.all<Omit<FragmentScanRow, 'dedupLoser'> & { dedupLoser: number }>(
           `SELECT ${FRAGMENT_SCAN_COLUMNS} FROM fragments WHERE instance_id = ? AND (dataset_id, record_key) > (?, ?) ORDER BY dataset_id, record_key LIMIT ?`,
@@ -226,29 +297,38 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async deleteFragment(instanceId: string, datasetId: string, recordKey: string): Promise<{ customerId: string; recordJson: string } | undefined> {
+    await this.flush();
+    this.group.fragments.set(fragmentKeyOf(instanceId, datasetId, recordKey), null);
     return this.db.get('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ? RETURNING customer_id AS "customerId", record AS "recordJson"', [instanceId, datasetId, recordKey]);
   }
 
   async customerFragments(instanceId: string, customerId: string): Promise<Array<{ datasetId: string; recordJson: string }>> {
+    await this.flush();
     return this.db.all('SELECT dataset_id AS "datasetId", record AS "recordJson" FROM fragments WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId]);
   }
 
   async dropProfileIfEmpty(instanceId: string, customerId: string): Promise<boolean> {
+    await this.flush();
     const used = await this.db.get(
       'SELECT 1 AS one FROM fragments WHERE instance_id = ? AND customer_id = ? UNION ALL SELECT 1 AS one FROM activities WHERE instance_id = ? AND customer_id = ? LIMIT 1',
       [instanceId, customerId, instanceId, customerId],
     );
     if (used) return false;
     for (const table of ['identities', 'overrides', 'enrichments']) await this.db.run(`DELETE FROM ${table} WHERE instance_id = ? AND customer_id = ?`, [instanceId, customerId]);
+    this.group.profileDropped(instanceId, customerId);
     return (await this.db.run('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId])).changes > 0;
   }
 
   async publishRefresh(instanceId: string, p: RefreshPublication): Promise<void> {
-    for (const id of p.created) await this.createProfile(instanceId, id, p.at);
+    await this.flush();
+    this.group.forget();
+    for (const id of p.created) this.createProfile(instanceId, id, p.at);
+    await this.flush();
     // Absorbed profiles move whole to their survivors first; the per-record moves then place a split's records.
     for (const a of p.absorbed) {
-      await this.mergeProfiles(instanceId, { id: `${p.runId}:${a.absorbedId}`, survivorId: a.survivorId, absorbedId: a.absorbedId, datasetId: null, recordKey: null, at: p.at });
+      this.mergeProfiles(instanceId, { id: `${p.runId}:${a.absorbedId}`, survivorId: a.survivorId, absorbedId: a.absorbedId, datasetId: null, recordKey: null, at: p.at });
     }
+    await this.flush();
     for (const f of p.fragments) {
       await this.db.run('UPDATE fragments SET customer_id = ?, dedup_loser = ? WHERE instance_id = ? AND dataset_id = ? AND record_key = ?', [f.customerId, f.dedupLoser ? 1 : 0, instanceId, f.datasetId, f.recordKey]);
     }
@@ -256,6 +336,8 @@ export class SqlProfileTx implements ProfileTx {
     for (const id of new Set(p.fragments.map((f) => f.customerId))) await this.touch(instanceId, id, p.at);
     await this.db.run('DELETE FROM enrichments WHERE instance_id = ?', [instanceId]);
     for (const e of p.enrichments) await this.db.run('INSERT INTO enrichments (instance_id, customer_id, attributes, run_id) VALUES (?, ?, ?, ?)', [instanceId, e.customerId, e.attributesJson, p.runId]);
+    await this.flush();
+    this.group.forget();
   }
 
   async logOffset(consumer: string): Promise<number> {

@@ -27,7 +27,12 @@ export class SqlProfileWriter implements ProfileWriter {
   private async attempt<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction((client) => fn(new SqlProfileTx(client)));
+        return await this.db.transaction(async (client) => {
+          const tx = new SqlProfileTx(client);
+          const result = await fn(tx);
+          await tx.flush();
+          return result;
+        });
       } catch (err) {
         if (!(err instanceof TransactionConflict) || attempt >= MAX_ATTEMPTS) throw err;
         this.retried++;

@@ -1,4 +1,6 @@
-export type SqlValue = string | number | null;
+export type SqlScalar = string | number | null;
+/** Arrays are PostgreSQL's (a column of rows for `unnest`); SQLite takes scalars only. */
+export type SqlValue = SqlScalar | readonly SqlScalar[];
 
 /**
  * The little SQL a dialect-neutral store needs. Statements use `?` placeholders and the SQL both

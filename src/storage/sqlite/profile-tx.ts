@@ -23,6 +23,7 @@ export class SqliteProfileTx implements ProfileTx {
       deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
       addMerge: p('INSERT OR IGNORE INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
+      graphSize: p('SELECT count(*) FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?').pluck(),
       dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
       upsertFragment: p(
         `INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record)
@@ -152,6 +153,13 @@ export class SqliteProfileTx implements ProfileTx {
   graphIdentities(instanceId: string, customerId: string): Array<{ namespace: string; value: string; firstSeen: number }> {
     return this.s['graph']!.all(instanceId, customerId) as Array<{ namespace: string; value: string; firstSeen: number }>;
   }
+
+  graphSize(instanceId: string, customerId: string): number {
+    return this.s['graphSize']!.get(instanceId, customerId) as number;
+  }
+
+  /** Statements here are calls within the process, not round trips: nothing to gain by reading ahead. */
+  readAhead(): void {}
 
   dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): void {
     for (const id of identities) this.s['dropIdentity']!.run(instanceId, id.namespace, id.value);
