@@ -75,7 +75,8 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const state = new SqlLogStateStore(sql);
   const lock = new AdvisoryLock(leasePool, `${options.postgres.schema ?? ''}/${options.nats.stream}`);
   const log = await NatsIngestionLog.open(options.nats);
-  const lake = new FsLake(join(options.dataDir, 'lake'));
+  // Off the thread: the lake writer's syncs would otherwise stall the partitions' applying.
+  const lake = new FsLake(join(options.dataDir, 'lake'), { blocking: false });
   const id = newId();
   const onError = options.onError ?? (() => undefined);
   const tasks = new Map<number, Task>();
@@ -85,9 +86,17 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   let messages = 0;
   let lakeRecords = 0;
 
-  const trim = async (partition: number, offsets?: Map<string, number>): Promise<void> => {
-    const o = offsets ?? (await state.offsets());
-    await log.trim(partition, Math.min(o.get(partitionConsumer(partition)) ?? 0, o.get(LAKE_CONSUMER) ?? 0) + 1);
+  /** Where each partition was last trimmed: messages below are gone. */
+  const trimmed = new Map<number, number>();
+  /** Lets go of the messages that both their partition's applier and the lake writer are past (by the lake writer's holder, once a second). */
+  const trimConsumed = async (): Promise<void> => {
+    const o = await state.offsets();
+    for (let p = 0; p < partitions; p++) {
+      const below = Math.min(o.get(partitionConsumer(p)) ?? 0, o.get(LAKE_CONSUMER) ?? 0) + 1;
+      if (below <= (trimmed.get(p) ?? 1)) continue;
+      await log.trim(p, below);
+      trimmed.set(p, below);
+    }
   };
   const countOutcomes = (n: number, lists: ApplyOutcome[][]): void => {
     messages += n;
@@ -112,7 +121,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
     const task = run(
       release,
       abort,
-      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), trim: (p) => trim(p), now: () => Date.now(), onApplied: countOutcomes }, partition, signal),
+      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => Date.now(), onApplied: countOutcomes }, partition, signal),
       `partition ${partition}`,
       () => tasks.delete(partition),
     );
@@ -133,10 +142,6 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
             lake,
             offset: () => state.offset(LAKE_CONSUMER),
             setOffset: (seq) => state.setOffset(LAKE_CONSUMER, seq),
-            trimAll: async () => {
-              const o = await state.offsets();
-              for (let p = 0; p < partitions; p++) await trim(p, o);
-            },
             onWritten: (n) => (lakeRecords += n),
           },
           signal,
@@ -166,6 +171,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       if (!tasks.has(p)) await claim(p);
     }
     if (!lakeTask && !stopped) await claimLakeWriter();
+    if (lakeTask && !stopped) await trimConsumed();
   };
   let ticking: Promise<void> = Promise.resolve();
   const tick = (): void => {

@@ -9,8 +9,6 @@ export interface PartitionApplierDeps {
   applyBatch: ApplyBatch;
   /** Where the consumer stopped (its committed offset), read when it starts. */
   offset(consumer: string): Promise<number>;
-  /** Lets go of consumed messages (every reader of them is past). */
-  trim(partition: number): Promise<void>;
   now(): number;
   /** Called after each applied group: how many messages, and the records' outcomes (`skipped`: applied before). */
   onApplied?(messages: number, outcomes: ApplyOutcome[][]): void;
@@ -46,7 +44,6 @@ export async function applyPartition(deps: PartitionApplierDeps, partition: numb
       });
       const outcomes = await deps.applyBatch(works, [], deps.now());
       deps.onApplied?.(messages.length, outcomes);
-      await deps.trim(partition);
     }
   } finally {
     await reader.close();

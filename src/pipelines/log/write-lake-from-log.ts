@@ -10,8 +10,6 @@ export interface LakeWriterDeps {
   lake: Lake;
   offset(): Promise<number>;
   setOffset(seq: number): Promise<void>;
-  /** Lets go of messages every reader is past, in every partition. */
-  trimAll(): Promise<void>;
   onWritten?(records: number): void;
 }
 
@@ -31,7 +29,6 @@ export async function writeLakeFromLog(deps: LakeWriterDeps, signal: AbortSignal
       if (lines.length > 0) await deps.lake.append(lines);
       await deps.setOffset(messages[messages.length - 1]!.seq);
       deps.onWritten?.(lines.length);
-      await deps.trimAll();
     }
   } finally {
     await reader.close();

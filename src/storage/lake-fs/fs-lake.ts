@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readdir, rm, stat } from 'node:fs/promises';
@@ -9,6 +10,8 @@ import { createInterface } from 'node:readline';
 import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
 
 interface OpenSegment {
   fd: number;
@@ -19,8 +22,9 @@ interface OpenSegment {
 /**
  * The lake on a local directory: NDJSON segments under
  * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start ms>-<random>-<n>.ndjson`, one entry a line.
- * `append` writes every entry of a call and fdatasyncs the touched segments before it returns. It
- * uses blocking calls: it runs on the writer thread, where a group commit waits for it anyway.
+ * `append` writes every entry of a call and fdatasyncs the touched segments before it returns. By
+ * default it uses blocking calls: on the embedded writer thread a group commit waits for it anyway.
+ * `blocking: false` (a worker whose thread also applies the log) writes and syncs off the thread.
  */
 export class FsLake implements Lake {
   private readonly open = new Map<string, OpenSegment>();
@@ -29,7 +33,20 @@ export class FsLake implements Lake {
   private counter = 0;
   private lastSeq = 0;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly options: { blocking?: boolean } = {},
+  ) {}
+
+  private async writeDurably(fd: number, buffer: Buffer): Promise<void> {
+    if (this.options.blocking === false) {
+      for (let off = 0; off < buffer.length; ) off += (await writeAsync(fd, buffer, off, buffer.length - off)).bytesWritten;
+      await fdatasyncAsync(fd);
+      return;
+    }
+    for (let off = 0; off < buffer.length; ) off += writeSync(fd, buffer, off, buffer.length - off);
+    fdatasyncSync(fd);
+  }
 
   async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
     const groups = new Map<string, { lines: string[]; indexes: number[]; bytes: number[] }>();
@@ -51,8 +68,7 @@ export class FsLake implements Lake {
       const segment = this.segmentFor(dir);
       const start = segment.size;
       const buffer = Buffer.from(group.lines.join(''));
-      for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
-      fdatasyncSync(segment.fd);
+      await this.writeDurably(segment.fd, buffer);
       let end = start;
       group.indexes.forEach((entryIndex, i) => {
         end += group.bytes[i]!;
