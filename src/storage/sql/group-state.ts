@@ -36,6 +36,8 @@ export class GroupState {
   readonly owners = new Map<string, string | null>();
   readonly fragments = new Map<string, RowState>();
   readonly activities = new Map<string, RowState>();
+  /** Profiles merged away in this transaction → their survivor (follow with `live`). */
+  private readonly survivors = new Map<string, string>();
   /** Each read-ahead profile's identities. */
   readonly graphs = new Map<string, GraphEntry[]>();
   pending: PendingWrites = GroupState.empty();
@@ -49,9 +51,21 @@ export class GroupState {
     return p.profiles.length + p.merges.length + p.identities.length + p.fragments.size + p.activities.length > 0;
   }
 
+  /** The profile that holds what `customerId` held, following this transaction's merges. */
+  live(instanceId: string, customerId: string): string {
+    let id = customerId;
+    for (let next = this.survivors.get(profileKeyOf(instanceId, id)); next !== undefined; next = this.survivors.get(profileKeyOf(instanceId, id))) id = next;
+    return id;
+  }
+
+  /** What to write, the rows naming the profiles that hold them now (they are written after the merges). */
   takePending(): PendingWrites {
     const p = this.pending;
     this.pending = GroupState.empty();
+    if (p.merges.length === 0) return p;
+    for (const row of p.identities) row.customerId = this.live(row.instanceId, row.customerId);
+    for (const row of p.fragments.values()) row.fragment = { ...row.fragment, customerId: this.live(row.instanceId, row.fragment.customerId) };
+    for (const row of p.activities) row.activity = { ...row.activity, customerId: this.live(row.instanceId, row.activity.customerId) };
     return p;
   }
 
@@ -61,25 +75,15 @@ export class GroupState {
     this.fragments.clear();
     this.activities.clear();
     this.graphs.clear();
+    this.survivors.clear();
     this.pending = GroupState.empty();
   }
 
-  /**
-   * Everything of `absorbedId` now belongs to `survivorId`: what was read, and the rows not yet
-   * written (they are written after the merge, so they name the survivor).
-   */
+  /** Everything of `absorbedId` now belongs to `survivorId` (what was read follows through `live`). */
   merged(instanceId: string, m: MergeRow): void {
     const { survivorId, absorbedId } = m;
     this.pending.merges.push({ ...m, instanceId });
-    const ours = (k: string): boolean => k.startsWith(instanceId + '\u0000');
-    for (const [k, owner] of this.owners) if (owner === absorbedId && ours(k)) this.owners.set(k, survivorId);
-    for (const states of [this.fragments, this.activities]) {
-      for (const [k, s] of states) if (s?.customerId === absorbedId && ours(k)) states.set(k, { ...s, customerId: survivorId });
-    }
-    const p = this.pending;
-    for (const row of p.identities) if (row.customerId === absorbedId && row.instanceId === instanceId) row.customerId = survivorId;
-    for (const row of p.fragments.values()) if (row.fragment.customerId === absorbedId && row.instanceId === instanceId) row.fragment = { ...row.fragment, customerId: survivorId };
-    for (const row of p.activities) if (row.activity.customerId === absorbedId && row.instanceId === instanceId) row.activity = { ...row.activity, customerId: survivorId };
+    this.survivors.set(profileKeyOf(instanceId, absorbedId), survivorId);
     const survivor = profileKeyOf(instanceId, survivorId);
     const absorbed = profileKeyOf(instanceId, absorbedId);
     const a = this.graphs.get(absorbed);
@@ -91,7 +95,7 @@ export class GroupState {
 
   /** A profile and its identities are gone. */
   profileDropped(instanceId: string, customerId: string): void {
-    for (const [k, owner] of this.owners) if (owner === customerId && k.startsWith(instanceId + '\u0000')) this.owners.set(k, null);
+    for (const [k, owner] of this.owners) if (owner !== null && k.startsWith(instanceId + '\u0000') && this.live(instanceId, owner) === customerId) this.owners.set(k, null);
     this.graphs.delete(profileKeyOf(instanceId, customerId));
   }
 }

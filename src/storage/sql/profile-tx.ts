@@ -109,7 +109,7 @@ export class SqlProfileTx implements ProfileTx {
     const out = new Map<string, string>();
     for (const i of identities) {
       const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
-      if (owner) out.set(`${i.namespace}:${i.value}`, owner);
+      if (owner) out.set(`${i.namespace}:${i.value}`, this.group.live(instanceId, owner));
     }
     return out;
   }
@@ -163,7 +163,8 @@ export class SqlProfileTx implements ProfileTx {
   linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): void {
     for (const i of identities) {
       const k = identityKeyOf(instanceId, i.namespace, i.value);
-      if (this.group.owners.get(k) === customerId) continue;
+      const owner = this.group.owners.get(k);
+      if (owner && this.group.live(instanceId, owner) === customerId) continue;
       this.group.pending.identities.push({ instanceId, namespace: i.namespace, value: i.value, customerId, at });
       this.group.owners.set(k, customerId);
       this.group.graphs.get(profileKeyOf(instanceId, customerId))?.push({ namespace: i.namespace, value: i.value, firstSeen: at });
@@ -195,7 +196,7 @@ export class SqlProfileTx implements ProfileTx {
 
   async upsertFragment(instanceId: string, f: NewFragment): Promise<boolean> {
     const stored = await this.fragmentState(instanceId, f.datasetId, f.recordKey);
-    if (stored && stored.hash === f.hash && stored.customerId === f.customerId) return false;
+    if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
     const k = fragmentKeyOf(instanceId, f.datasetId, f.recordKey);
     this.group.pending.fragments.set(k, { instanceId, fragment: f });
     this.group.fragments.set(k, { hash: f.hash, customerId: f.customerId });
@@ -203,7 +204,8 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async existingActivity(instanceId: string, activityId: string): Promise<{ hash: string; customerId: string } | undefined> {
-    return (await this.activityState(instanceId, activityId)) ?? undefined;
+    const stored = await this.activityState(instanceId, activityId);
+    return stored ? { hash: stored.hash, customerId: this.group.live(instanceId, stored.customerId) } : undefined;
   }
 
   private async activityState(instanceId: string, activityId: string): Promise<RowState> {
