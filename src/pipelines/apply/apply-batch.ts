@@ -74,9 +74,11 @@ export function createApplyBatchStep(deps: ApplyDeps) {
     const catalogs = new Map<string, InstanceCatalog>();
     // One catalog per instance for the whole group (loaded again only for a dataset it does not know).
     const catalogFor = async (r: PreparedRecord): Promise<InstanceCatalog | undefined> => {
+      // Real-time changes name their profile; their dataset (Customer, UnifiedActivity) is not one of the catalog's.
+      const realtime = r.target !== undefined;
       const cached = catalogs.get(r.instanceId);
-      if (cached?.datasetsById.has(r.datasetId)) return cached;
-      const c = await deps.catalog.withDataset(r.instanceId, r.datasetId);
+      if (cached && (realtime || cached.datasetsById.has(r.datasetId))) return cached;
+      const c = realtime ? await deps.catalog.get(r.instanceId) : await deps.catalog.withDataset(r.instanceId, r.datasetId);
       if (c) catalogs.set(r.instanceId, c);
       return c;
     };
