@@ -40,7 +40,7 @@ export interface TimelineItem {
 }
 
 
-export const toTimelineItem = (a: ActivityRow): TimelineItem => ({
+export const toTimelineItem = (a: Omit<ActivityRow, 'hash'>): TimelineItem => ({
   activityId: a.activityId,
   customerId: a.customerId,
   datasetId: a.datasetId,

@@ -5,7 +5,7 @@ import { newId } from '../domain/ids.js';
 import { exceedsDepth, isObject, type JsonObject, type JsonValue } from '../domain/json-path.js';
 import { DEFAULT_ACTIVITY_TTL_MS, DEFAULT_OVERRIDE_TTL_MS, resolveValidUntil } from '../domain/profile/overrides.js';
 import { subschemaAt } from '../domain/schema/describe.js';
-import type { ProfileReader } from '../ports/profile-store.js';
+import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
 import type { Committer } from '../pipelines/apply/committer.js';
 import { createAjv, type Catalog, type InstanceCatalog } from '../pipelines/ingest/catalog.js';
 import { MAX_RECORD_DEPTH, prepareRecord } from '../pipelines/ingest/prepare-record.js';
@@ -13,6 +13,20 @@ import { overrideLeaves, overrideRecord, unifiedActivityRecord } from '../pipeli
 import type { ApplyOutcome, PreparedRecord, Receipt } from '../pipelines/records.js';
 import { toTimelineItem, type TimelineItem } from './profiles.js';
 
+
+const KNOWN_PROFILES_MAX = 100_000;
+
+/** The activity a real-time record has just become (as the writer stored it). */
+const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => ({
+  activityId: r.recordKey,
+  datasetId: r.datasetId,
+  customerId,
+  timestamp: r.timestamp,
+  type: r.activityType,
+  record: JSON.parse(r.recordJson) as JsonObject,
+  receivedAt: r.receipt.receivedAt,
+  validUntil: r.validUntil,
+});
 
 export interface RealtimeOptions {
   validUntil?: number;
@@ -48,6 +62,12 @@ export interface ActivityResult {
 export class RealtimeService {
   private readonly ajv = createAjv();
   private readonly fieldValidators = new Map<string, ValidateFunction>();
+  /**
+   * Profiles seen to exist. The check before a change keeps changes to unknown profiles out of
+   * the lake; the writer checks again (authoritatively) as it applies, so a profile deleted or
+   * merged since is still answered right.
+   */
+  private readonly knownProfiles = new Set<string>();
 
   constructor(private readonly deps: { catalog: Catalog; reader: ProfileReader; committer: Committer; clock: Clock }) {}
 
@@ -65,6 +85,15 @@ export class RealtimeService {
     const v = resolveValidUntil(requested, now, ttl);
     if (!v.ok) throw invalid('invalid_valid_until', `${v.message}; give an RFC 3339 time within the next 30 days`);
     return v.validUntil;
+  }
+
+  private async profileExists(instanceId: string, customerId: string): Promise<boolean> {
+    const key = `${instanceId}\u0000${customerId}`;
+    if (this.knownProfiles.has(key)) return true;
+    if ((await this.deps.reader.resolveCustomerId(instanceId, customerId)) === undefined) return false;
+    if (this.knownProfiles.size >= KNOWN_PROFILES_MAX) this.knownProfiles.clear();
+    this.knownProfiles.add(key);
+    return true;
   }
 
   private async commitOne(r: PreparedRecord): Promise<ApplyOutcome> {
@@ -109,7 +138,7 @@ export class RealtimeService {
     const leaves = this.validateFields(catalog, body);
     const receipt = this.receipt(o);
     const validUntil = this.expiry(o.validUntil, receipt.receivedAt, DEFAULT_OVERRIDE_TTL_MS);
-    if ((await this.deps.reader.resolveCustomerId(instanceId, customerId)) === undefined) {
+    if (!(await this.profileExists(instanceId, customerId))) {
       throw notFound('profile_not_found', `profile ${customerId} does not exist; the real-time API updates profiles, it does not create them`);
     }
     const outcome = await this.commitOne(overrideRecord({ instanceId, recordId: newId(), customerId, body, leaves, validUntil, receipt }));
@@ -125,7 +154,7 @@ export class RealtimeService {
     const body = { ...input, ActivityId: input.ActivityId ?? newId() } as JsonObject;
     const record = unifiedActivityRecord({ instanceId, recordId: newId(), body, validUntil, receipt });
     if (!record) throw invalid('invalid_activity_time', 'ActivityTime must be an RFC 3339 time');
-    if ((await this.deps.reader.resolveCustomerId(instanceId, input.CustomerId)) === undefined) {
+    if (!(await this.profileExists(instanceId, input.CustomerId))) {
       throw notFound('profile_not_found', `profile ${input.CustomerId} does not exist`);
     }
     return this.commitActivity(record);
@@ -158,8 +187,10 @@ export class RealtimeService {
     if (outcome.status === 'conflict') {
       throw conflict('activity_conflict', `activity ${r.recordKey} already exists with a different body; activities are immutable`);
     }
+    if (outcome.status === 'applied') return { created: true, activity: toTimelineItem(appliedActivity(r, outcome.customerId!)) };
+    // A duplicate: what is stored.
     const stored = await this.deps.reader.activity(r.instanceId, r.recordKey);
     if (!stored) throw notFound('activity_not_found', `activity ${r.recordKey} has expired`);
-    return { created: outcome.status === 'applied', activity: toTimelineItem(stored) };
+    return { created: false, activity: toTimelineItem(stored) };
   }
 }
