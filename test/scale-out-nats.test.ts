@@ -227,6 +227,9 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     expect(h2.partitions.length).toBeGreaterThan(0);
     expect((h1.outcomes['applied'] ?? 0) + (h2.outcomes['applied'] ?? 0)).toBe(acked.length);
     expect({ ...h1.outcomes, ...h2.outcomes, applied: 0 }).toEqual({ applied: 0 });
+    // The API nodes count what they put in the log for the workers.
+    const queued = async (api: ServerProcess): Promise<number> => Number(/tessera_records_committed_total\{outcome="queued"\} (\d+)/.exec(await (await fetch(`${api.url}/metrics`)).text())?.[1] ?? 0);
+    expect((await queued(api1)) + (await queued(api2))).toBe(acked.length);
     process.stderr.write(`scale-out: transactions run again after a race: ${h1.retriedTransactions + h2.retriedTransactions}\n`);
     // The lake writer kept every record, once.
     await until('the lake holds every record', async () => lakeRecordIds(c.lakeDir).length >= acked.length);

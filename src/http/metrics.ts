@@ -18,7 +18,7 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const records = new Counter({ name: 'tessera_records_committed_total', help: 'Records committed, by outcome (applied, unchanged, duplicate, conflict, failed, not_found)', labelNames: ['outcome'], registers: [registry] });
+  const records = new Counter({ name: 'tessera_records_committed_total', help: 'Records committed, by outcome (applied, unchanged, duplicate, conflict, failed, not_found; queued: in the ingestion log, for the workers, in scale-out mode)', labelNames: ['outcome'], registers: [registry] });
   const failed = new Counter({ name: 'tessera_failed_records_total', help: 'Records kept in the failed-records store (schema violations and the like)', registers: [registry] });
   const warnings = new Counter({ name: 'tessera_identity_warnings_total', help: 'Identity warnings: refused links (unique namespaces) and graph-limit drops', registers: [registry] });
   const lag = new Histogram({
@@ -34,7 +34,7 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
-  new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.committer.depth); } });
+  new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.commitQueueDepth()); } });
 
   const refreshRuns = new Counter({ name: 'tessera_refresh_runs_total', help: 'Refresh runs ended, by status (success, failed) and trigger (manual, schedule)', labelNames: ['status', 'trigger'], registers: [registry] });
   const refreshStages = new Histogram({
@@ -58,7 +58,7 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
     }
   });
 
-  t.committer.onCommitted((works, outcomes, seconds) => {
+  t.onCommitted((works, outcomes, seconds) => {
     commitLatency.observe(seconds);
     const now = t.clock.now();
     for (const w of works) {

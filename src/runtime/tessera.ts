@@ -60,6 +60,10 @@ export interface Tessera {
   catalog: Catalog;
   /** Commits that apply before they answer (real-time changes, batch imports, deletions; all ingestion when embedded). */
   committer: Committer;
+  /** Every commit of either committer (scale-out: streaming ingestion commits to the log, outcome `queued`). */
+  onCommitted: Committer['onCommitted'];
+  /** Requests waiting for a commit, in either committer. */
+  commitQueueDepth(): number;
   ingest: IngestService;
   keys: KeyService;
   instances: InstanceService;
@@ -148,6 +152,11 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     lake,
     catalog,
     committer,
+    onCommitted: (listener) => {
+      committer.onCommitted(listener);
+      if (ingestCommitter !== committer) ingestCommitter.onCommitted(listener);
+    },
+    commitQueueDepth: () => committer.depth + (ingestCommitter !== committer ? ingestCommitter.depth : 0),
     ingest,
     keys,
     instances: new InstanceService(control, keys, clock),

@@ -12,6 +12,6 @@ export const healthRoutes: FastifyPluginAsync<{ t: Tessera }> = async (app, { t 
     }
     const writer = t.writerError();
     if (writer !== null) return reply.status(503).send({ status: 'unavailable', reason: `the writer thread stopped: ${writer}` });
-    return { status: 'ready', queueDepth: t.committer.depth };
+    return { status: 'ready', queueDepth: t.commitQueueDepth() };
   });
 };
