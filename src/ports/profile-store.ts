@@ -128,11 +128,11 @@ export interface GroupLookups {
 /** One write transaction over profile state. Every method acts inside it. */
 export interface ProfileTx {
   /**
-   * Reads ahead what a group of records will look up (a backend where each statement is a network
-   * round trip answers the group's lookups from memory afterwards and writes its new rows in bulk;
-   * one where statements are cheap may ignore it).
+   * Reads ahead what a group of records will look up: a backend where each statement is a network
+   * round trip answers the group's lookups from memory afterwards and writes its new rows in bulk.
+   * Absent where statements are cheap calls (SQLite): the group's lookups are then not gathered.
    */
-  readAhead(lookups: readonly GroupLookups[]): Awaitable<void>;
+  readAhead?(lookups: readonly GroupLookups[]): Awaitable<void>;
   /** Runs `fn` so that its writes are undone on its own if it throws, leaving the rest of the transaction intact. */
   isolated<T>(fn: () => Promise<T>): Promise<T>;
   /** Owners of those identities already in the graph, keyed by `namespace:value`. */

@@ -47,12 +47,20 @@ async function applyRealtime(tx: ProfileTx, r: PreparedRecord): Promise<ApplyOut
   return { status: await insertActivity(tx, r, customerId), customerId, merged: [] };
 }
 
-/** Applies one record: identities, then its fragment or activity. */
-async function applyRecord(tx: ProfileTx, catalog: InstanceCatalog, r: PreparedRecord, now: number): Promise<ApplyOutcome> {
-  if (r.kind === 'delete') return deleteSourceRecord(tx, catalog, r);
+const FAILED: ApplyOutcome = { status: 'failed', customerId: null, merged: [] };
+
+/**
+ * Applies one record. A real-time change goes to the profile it names (its dataset, Customer or
+ * UnifiedActivity, is none of the catalog's); any other record by its dataset: identities, then
+ * its fragment or activity.
+ */
+async function applyRecord(tx: ProfileTx, r: PreparedRecord, catalogFor: (r: PreparedRecord) => Promise<InstanceCatalog | undefined>): Promise<ApplyOutcome> {
   if (r.target !== undefined) return applyRealtime(tx, r);
+  const catalog = await catalogFor(r);
+  if (!catalog) return FAILED;
+  if (r.kind === 'delete') return deleteSourceRecord(tx, catalog, r);
   const dataset = catalog.datasetsById.get(r.datasetId);
-  if (!dataset) return { status: 'failed', customerId: null, merged: [] };
+  if (!dataset) return FAILED;
   const { customerId, merged, warnings } = await resolveIdentities(tx, catalog, r);
   let status: ApplyOutcome['status'];
   if (r.kind === 'activity') status = await insertActivity(tx, r, customerId);
@@ -74,11 +82,9 @@ export function createApplyBatchStep(deps: ApplyDeps) {
     const catalogs = new Map<string, InstanceCatalog>();
     // One catalog per instance for the whole group (loaded again only for a dataset it does not know).
     const catalogFor = async (r: PreparedRecord): Promise<InstanceCatalog | undefined> => {
-      // Real-time changes name their profile; their dataset (Customer, UnifiedActivity) is not one of the catalog's.
-      const realtime = r.target !== undefined;
       const cached = catalogs.get(r.instanceId);
-      if (cached && (realtime || cached.datasetsById.has(r.datasetId))) return cached;
-      const c = realtime ? await deps.catalog.get(r.instanceId) : await deps.catalog.withDataset(r.instanceId, r.datasetId);
+      if (cached?.datasetsById.has(r.datasetId)) return cached;
+      const c = await deps.catalog.withDataset(r.instanceId, r.datasetId);
       if (c) catalogs.set(r.instanceId, c);
       return c;
     };
@@ -86,8 +92,10 @@ export function createApplyBatchStep(deps: ApplyDeps) {
       const watermarks = new Map<string, number>();
       const offsets = new Map<string, number>();
       for (const w of works) if (w.logPosition && !offsets.has(w.logPosition.consumer)) offsets.set(w.logPosition.consumer, await tx.logOffset(w.logPosition.consumer));
-      const fresh = works.filter((w) => !w.logPosition || w.logPosition.seq > offsets.get(w.logPosition.consumer)!);
-      if (!isolate) await tx.readAhead(groupLookups(fresh.flatMap((w) => w.records)));
+      if (!isolate && tx.readAhead) {
+        const fresh = works.filter((w) => !w.logPosition || w.logPosition.seq > offsets.get(w.logPosition.consumer)!);
+        await tx.readAhead(groupLookups(fresh.flatMap((w) => w.records)));
+      }
       let index = 0;
       const results: ApplyOutcome[][] = [];
       for (const work of works) {
@@ -105,22 +113,17 @@ export function createApplyBatchStep(deps: ApplyDeps) {
         for (const r of work.records) {
           const position = positions[index++];
           if (position) watermarks.set(position.segment, Math.max(watermarks.get(position.segment) ?? 0, position.end));
-          const catalog = await catalogFor(r);
-          if (!catalog) {
-            outcomes.push({ status: 'failed', customerId: null, merged: [] });
-            continue;
-          }
           if (!isolate) {
-            outcomes.push(await applyRecord(tx, catalog, r, now));
+            outcomes.push(await applyRecord(tx, r, catalogFor));
             continue;
           }
           try {
-            outcomes.push(await tx.isolated(() => applyRecord(tx, catalog, r, now)));
+            outcomes.push(await tx.isolated(() => applyRecord(tx, r, catalogFor)));
           } catch (err) {
             if (err instanceof TransactionConflict) throw err; // the whole transaction is run again
             // One record that cannot be applied never fails the others: it is kept with its error.
             await tx.recordFailed(r.instanceId, failedRecordOf(r, 'apply_error', `the record could not be applied: ${(err as Error).message}`));
-            outcomes.push({ status: 'failed', customerId: null, merged: [] });
+            outcomes.push(FAILED);
           }
         }
         for (const f of work.failed) await tx.recordFailed(work.instanceId, f);

@@ -158,9 +158,6 @@ export class SqliteProfileTx implements ProfileTx {
     return this.s['graphSize']!.get(instanceId, customerId) as number;
   }
 
-  /** Statements here are calls within the process, not round trips: nothing to gain by reading ahead. */
-  readAhead(): void {}
-
   dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): void {
     for (const id of identities) this.s['dropIdentity']!.run(instanceId, id.namespace, id.value);
   }
