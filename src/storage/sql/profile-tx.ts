@@ -42,17 +42,18 @@ export class SqlProfileTx implements ProfileTx {
 
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
     for (const l of lookups) {
-      const owners = await this.fetchOwners(l.instanceId, l.identities.filter((i) => !this.group.owners.has(identityKeyOf(l.instanceId, i.namespace, i.value))));
-      await this.fetchGraphs(l.instanceId, owners.filter((id) => !this.group.graphs.has(profileKeyOf(l.instanceId, id))));
-      const fragments = l.fragments.filter((f) => !this.group.fragments.has(fragmentKeyOf(l.instanceId, f.datasetId, f.recordKey)));
-      if (fragments.length > 0) await this.fetchFragmentStates(l.instanceId, fragments);
-      const activityIds = [...new Set(l.activityIds)].filter((id) => !this.group.activities.has(activityKeyOf(l.instanceId, id)));
-      if (activityIds.length > 0) await this.fetchActivityStates(l.instanceId, activityIds);
+      await this.fetchGraphs(l.instanceId, await this.fetchOwners(l.instanceId, l.identities));
+      await this.fetchFragmentStates(l.instanceId, l.fragments);
+      await this.fetchActivityStates(l.instanceId, l.activityIds);
     }
   }
 
-  /** Reads the owners of identities into the group state (null: not in the graph), locks them shared; returns the owners found. */
-  private async fetchOwners(instanceId: string, identities: readonly Identity[]): Promise<string[]> {
+  /**
+   * Reads the owners of those identities the group state does not know yet (null: not in the
+   * graph) and locks them shared; returns the owners found.
+   */
+  private async fetchOwners(instanceId: string, all: readonly Identity[]): Promise<string[]> {
+    const identities = all.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value)));
     if (identities.length === 0) return [];
     const rows = await this.db.all<{ namespace: string; value: string; customer_id: string }>(
       `SELECT i.namespace, i.value, i.customer_id FROM identities i JOIN unnest(?::text[], ?::text[]) AS k(namespace, value)
@@ -66,8 +67,9 @@ export class SqlProfileTx implements ProfileTx {
     return owners;
   }
 
-  /** Reads profiles' identities into the group state (after writing what is pending: it may add to them). */
-  private async fetchGraphs(instanceId: string, customerIds: readonly string[]): Promise<void> {
+  /** Reads the identities of the profiles whose graph the group state does not hold yet (after writing what is pending: it may add to them). */
+  private async fetchGraphs(instanceId: string, all: readonly string[]): Promise<void> {
+    const customerIds = all.filter((id) => !this.group.graphs.has(profileKeyOf(instanceId, id)));
     if (customerIds.length === 0) return;
     await this.flush();
     const rows = await this.db.all<{ customer_id: string; namespace: string; value: string; first_seen: number }>(
@@ -80,12 +82,13 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   private async graphOf(instanceId: string, customerId: string): Promise<GraphEntry[]> {
-    const k = profileKeyOf(instanceId, customerId);
-    if (!this.group.graphs.has(k)) await this.fetchGraphs(instanceId, [customerId]);
-    return this.group.graphs.get(k)!;
+    await this.fetchGraphs(instanceId, [customerId]);
+    return this.group.graphs.get(profileKeyOf(instanceId, customerId))!;
   }
 
-  private async fetchFragmentStates(instanceId: string, keys: ReadonlyArray<{ datasetId: string; recordKey: string }>): Promise<void> {
+  private async fetchFragmentStates(instanceId: string, all: ReadonlyArray<{ datasetId: string; recordKey: string }>): Promise<void> {
+    const keys = all.filter((f) => !this.group.fragments.has(fragmentKeyOf(instanceId, f.datasetId, f.recordKey)));
+    if (keys.length === 0) return;
     const rows = await this.db.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
       `SELECT f.dataset_id, f.record_key, f.hash, f.customer_id FROM fragments f JOIN unnest(?::text[], ?::text[]) AS k(dataset_id, record_key)
          ON f.dataset_id = k.dataset_id AND f.record_key = k.record_key WHERE f.instance_id = ?`,
@@ -95,7 +98,9 @@ export class SqlProfileTx implements ProfileTx {
     for (const row of rows) this.group.fragments.set(fragmentKeyOf(instanceId, row.dataset_id, row.record_key), { hash: row.hash, customerId: row.customer_id });
   }
 
-  private async fetchActivityStates(instanceId: string, activityIds: readonly string[]): Promise<void> {
+  private async fetchActivityStates(instanceId: string, all: readonly string[]): Promise<void> {
+    const activityIds = [...new Set(all)].filter((id) => !this.group.activities.has(activityKeyOf(instanceId, id)));
+    if (activityIds.length === 0) return;
     const rows = await this.db.all<{ activity_id: string; hash: string; customer_id: string }>(
       'SELECT activity_id, hash, customer_id FROM activities WHERE instance_id = ? AND activity_id = ANY(?::text[])',
       [instanceId, activityIds],
@@ -105,7 +110,7 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async identityOwners(instanceId: string, identities: readonly Identity[]): Promise<Map<string, string>> {
-    await this.fetchOwners(instanceId, identities.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value))));
+    await this.fetchOwners(instanceId, identities);
     const out = new Map<string, string>();
     for (const i of identities) {
       const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
@@ -188,16 +193,11 @@ export class SqlProfileTx implements ProfileTx {
     this.group.graphs.clear();
   }
 
-  private async fragmentState(instanceId: string, datasetId: string, recordKey: string): Promise<RowState> {
-    const k = fragmentKeyOf(instanceId, datasetId, recordKey);
-    if (!this.group.fragments.has(k)) await this.fetchFragmentStates(instanceId, [{ datasetId, recordKey }]);
-    return this.group.fragments.get(k)!;
-  }
-
   async upsertFragment(instanceId: string, f: NewFragment): Promise<boolean> {
-    const stored = await this.fragmentState(instanceId, f.datasetId, f.recordKey);
-    if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
+    await this.fetchFragmentStates(instanceId, [f]);
     const k = fragmentKeyOf(instanceId, f.datasetId, f.recordKey);
+    const stored = this.group.fragments.get(k)!;
+    if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
     this.group.pending.fragments.set(k, { instanceId, fragment: f });
     this.group.fragments.set(k, { hash: f.hash, customerId: f.customerId });
     return true;
@@ -209,9 +209,8 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   private async activityState(instanceId: string, activityId: string): Promise<RowState> {
-    const k = activityKeyOf(instanceId, activityId);
-    if (!this.group.activities.has(k)) await this.fetchActivityStates(instanceId, [activityId]);
-    return this.group.activities.get(k)!;
+    await this.fetchActivityStates(instanceId, [activityId]);
+    return this.group.activities.get(activityKeyOf(instanceId, activityId))!;
   }
 
   async insertActivity(instanceId: string, a: NewActivity): Promise<boolean> {

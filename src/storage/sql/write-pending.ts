@@ -14,8 +14,9 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
 
 /**
  * Writes a group's new rows with one statement per table (PostgreSQL: each column as an array,
- * `unnest`ed), and its merges in one call of `merge_profiles` (migration 4), in order. New identities and activities were free when the transaction looked; one taken
- * meanwhile by another writer is a lost race, and the whole transaction runs again.
+ * `unnest`ed), and its merges in one call of `merge_profiles` (migration 4), in order. New
+ * identities and activities were free when the transaction looked; one taken meanwhile by
+ * another writer is a lost race, and the whole transaction runs again.
  */
 export async function flushPending(db: SqlClient, p: PendingWrites): Promise<void> {
   for (const rows of chunks(p.profiles)) {
