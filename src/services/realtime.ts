@@ -7,6 +7,7 @@ import { DEFAULT_ACTIVITY_TTL_MS, DEFAULT_OVERRIDE_TTL_MS, resolveValidUntil } f
 import { subschemaAt } from '../domain/schema/describe.js';
 import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
 import type { Committer } from '../pipelines/apply/committer.js';
+import { activityOf } from '../pipelines/apply/store-record.js';
 import { createAjv, type Catalog, type InstanceCatalog } from '../pipelines/ingest/catalog.js';
 import { MAX_RECORD_DEPTH, prepareRecord } from '../pipelines/ingest/prepare-record.js';
 import { overrideLeaves, overrideRecord, unifiedActivityRecord } from '../pipelines/ingest/prepare-realtime.js';
@@ -17,16 +18,7 @@ import { toTimelineItem, type TimelineItem } from './profiles.js';
 const KNOWN_PROFILES_MAX = 100_000;
 
 /** The activity a real-time record has just become (as the writer stored it). */
-const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => ({
-  activityId: r.recordKey,
-  datasetId: r.datasetId,
-  customerId,
-  timestamp: r.timestamp,
-  type: r.activityType,
-  record: JSON.parse(r.recordJson) as JsonObject,
-  receivedAt: r.receipt.receivedAt,
-  validUntil: r.validUntil,
-});
+const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => ({ ...activityOf(r, customerId), record: JSON.parse(r.recordJson) as JsonObject });
 
 export interface RealtimeOptions {
   validUntil?: number;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { extractIdentities, identityKey, type Identity } from '../../domain/identity/extract.js';
 import type { JsonObject } from '../../domain/json-path.js';
-import type { ProfileTx } from '../../ports/profile-store.js';
+import type { NewActivity, ProfileTx } from '../../ports/profile-store.js';
 import type { InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, ApplyStatus, PreparedRecord } from '../records.js';
 
@@ -22,21 +22,22 @@ export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerI
   return changed ? 'applied' : 'unchanged';
 }
 
+/** The activity an activity record becomes on a profile (its body aside). */
+export const activityOf = (r: PreparedRecord, customerId: string): Omit<NewActivity, 'json' | 'hash'> => ({
+  activityId: r.recordKey,
+  datasetId: r.datasetId,
+  customerId,
+  timestamp: r.timestamp,
+  type: r.activityType,
+  receivedAt: r.receipt.receivedAt,
+  validUntil: r.validUntil,
+});
+
 /** Activities are immutable: the same id again is a duplicate; with another body, a conflict. */
 export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
   const json = r.recordJson;
   const hash = hashOf(json);
-  const inserted = await tx.insertActivity(r.instanceId, {
-    activityId: r.recordKey,
-    datasetId: r.datasetId,
-    customerId,
-    timestamp: r.timestamp,
-    type: r.activityType,
-    json,
-    hash,
-    receivedAt: r.receipt.receivedAt,
-    validUntil: r.validUntil,
-  });
+  const inserted = await tx.insertActivity(r.instanceId, { ...activityOf(r, customerId), json, hash });
   if (inserted) return 'applied';
   // Segment-style tracking dedupes on messageId alone (a retry's corrected timestamp may differ).
   if (r.receipt.path === 'tracking') return 'duplicate';
