@@ -120,8 +120,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const usage = new UsageService({ store: new SqlUsageStore(mainSql), clock });
   const usageFlusher = setInterval(() => void usage.flush().catch(() => undefined), USAGE_FLUSH_MS);
   usageFlusher.unref();
-  const compactor = setInterval(() => void (log ? Promise.resolve(0) : worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10))).catch(() => undefined), COMPACT_INTERVAL_MS);
-  compactor.unref();
+  // Scale-out: the lake is the lake writer's (a worker's); this node does not compact it.
+  const compactor = log ? undefined : setInterval(() => void worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)).catch(() => undefined), COMPACT_INTERVAL_MS);
+  compactor?.unref();
   const profiles = new ProfileService(reader, catalog, clock);
   const runs = new SqlRefreshRunStore(mainSql);
   const refresh = new RefreshService({
