@@ -14,6 +14,7 @@ import { PgClient } from '../storage/postgres/pg-client.js';
 import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqlLogStateStore } from '../storage/sql/log-state-store.js';
 import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
+import { workerMetrics } from './worker-metrics.js';
 
 export interface LogWorkerOptions {
   postgres: PostgresOptions;
@@ -186,24 +187,8 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   if (options.port !== undefined) {
     app = Fastify({ logger: false });
     app.get('/health', async () => ({ status: 'ok', ...status() }));
-    app.get('/metrics', async (_req, reply) => {
-      const s = status();
-      const lines = [
-        '# HELP tessera_worker_partitions Partitions of the ingestion log this worker applies.',
-        '# TYPE tessera_worker_partitions gauge',
-        `tessera_worker_partitions ${s.partitions.length}`,
-        '# HELP tessera_worker_records_total Records taken from the log, by outcome.',
-        '# TYPE tessera_worker_records_total counter',
-        ...Object.entries(s.outcomes).map(([k, v]) => `tessera_worker_records_total{outcome="${k}"} ${v}`),
-        '# HELP tessera_worker_lake_records_total Records written to the lake by this worker.',
-        '# TYPE tessera_worker_lake_records_total counter',
-        `tessera_worker_lake_records_total ${s.lakeRecords}`,
-        '# HELP tessera_worker_retried_transactions_total Transactions run again after losing a race with another writer.',
-        '# TYPE tessera_worker_retried_transactions_total counter',
-        `tessera_worker_retried_transactions_total ${s.retriedTransactions}`,
-      ];
-      return reply.type('text/plain; version=0.0.4').send(`${lines.join('\n')}\n`);
-    });
+    const registry = workerMetrics(status);
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     url = await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   }
 
