@@ -166,7 +166,7 @@ export class FsLake implements Lake {
           };
           if (r['validUntil'] !== null && r['validUntil'] !== undefined) entry.validUntil = Number(r['validUntil']);
           if (r['target'] !== null && r['target'] !== undefined) entry.target = String(r['target']);
-          if (r['operation'] === 'patch') entry.operation = 'patch';
+          if (r['operation'] === 'patch' || r['operation'] === 'delete') entry.operation = r['operation'];
           yield { entry, end: row };
         }
       }
