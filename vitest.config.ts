@@ -6,9 +6,9 @@ import { defineConfig } from 'vitest/config';
  * speak only HTTP to a server again on PostgreSQL (TESSERA_TEST_BACKEND=postgres). Left out there:
  * tests about the embedded data dir itself (kill -9 recovery, restarts, the CLI on a data dir,
  * rebuild, the memory of batch imports), the tests of the stores themselves, and the multi-node
- * tests that always use PostgreSQL.
+ * and scale-out tests that always use PostgreSQL (and NATS).
  */
-const EMBEDDED_ONLY = ['test/scale-out.test.ts', 'test/scale-out-nats.test.ts', 'test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts'];
+const EMBEDDED_ONLY = ['test/scale-out.test.ts', 'test/scale-out-nats.test.ts', 'test/scale-out-lake.test.ts', 'test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts'];
 const PG_URL = new URL(process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test');
 
 const reachable = (host: string, port: number): Promise<boolean> =>

@@ -1,33 +1,13 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestServer, type Api } from './helpers/server.js';
+import { startTestServer } from './helpers/server.js';
 import { ingestBatch, setupPeople } from './helpers/fixtures.js';
 import { processJanitor, runCli } from './helpers/process.js';
+import { snapshot } from './helpers/snapshot.js';
 
 const janitor = processJanitor();
 afterEach(janitor.cleanup);
-
-/** Every profile with its fragments, timeline and merges, and the identity warnings. */
-async function snapshot(api: Api): Promise<unknown> {
-  const ids: string[] = [];
-  for (let after = ''; ; ) {
-    const page = await api<{ customerIds: string[]; next: string | null }>('GET', `/api/instances/default/profiles?limit=50&after=${after}`);
-    ids.push(...page.body.customerIds);
-    if (!page.body.next) break;
-    after = page.body.next;
-  }
-  const profiles = [];
-  for (const id of ids) {
-    profiles.push({
-      profile: (await api('GET', `/api/instances/default/profiles/${id}`)).body,
-      fragments: (await api('GET', `/api/instances/default/profiles/${id}/fragments`)).body,
-      timeline: (await api('GET', `/api/instances/default/profiles/${id}/timeline?limit=1000`)).body,
-      merges: (await api('GET', `/api/instances/default/profiles/${id}/merges`)).body,
-    });
-  }
-  return { profiles, warnings: (await api('GET', '/api/instances/default/manage/identity-warnings')).body };
-}
 
 describe('tessera rebuild', () => {
   it('recomputes profiles and timelines from the lake after streaming, real-time and batch ingestion, equal to the live state', async () => {

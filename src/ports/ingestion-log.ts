@@ -22,6 +22,8 @@ export interface IngestionLog {
   append(partition: number, payload: string, messageId: string): Promise<void>;
   /** Reads a partition (or every partition, `'all'`) in order from `fromSeq` on. */
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
+  /** The sequence number of the last message appended (0 when none). */
+  lastSeq(): Promise<number>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
   trim(partition: number, belowSeq: number): Promise<void>;
   close(): Promise<void>;

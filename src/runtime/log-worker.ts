@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import { systemClock, type Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
+import { compactLake, retentionOf } from '../pipelines/apply/compact-lake.js';
 import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
 import { Catalog } from '../pipelines/ingest/catalog.js';
 import { applyPartition, partitionConsumer } from '../pipelines/log/apply-from-log.js';
@@ -25,6 +28,8 @@ export interface LogWorkerOptions {
   port?: number;
   host?: string;
   onError?(err: unknown, where: string): void;
+  /** Time for applying and for lake upkeep (which days are past); the system clock by default. */
+  clock?: Clock;
 }
 
 export interface WorkerStatus {
@@ -43,6 +48,8 @@ export interface WorkerStatus {
 export interface LogWorker {
   url: string | undefined;
   status(): WorkerStatus;
+  /** Lake upkeep now (also every 10 minutes), by the lake writer between two appends: retention, then past days' segments rewritten as Parquet; how many. Fails when this worker does not hold the lake writer. */
+  compactLake(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -51,10 +58,17 @@ interface Task {
   done: Promise<void>;
 }
 
+/** The locks a worker holds: one per partition it applies, and the lake writer's (shared with `tessera rebuild`). */
+export const workerLocks = (pool: pg.Pool, postgres: PostgresOptions, nats: NatsLogOptions): AdvisoryLock => new AdvisoryLock(pool, `${postgres.schema ?? ''}/${nats.stream}`);
+export const partitionLock = (partition: number): string => `partition/${partition}`;
+export const LAKE_WRITER_LOCK = 'lake-writer';
+
 /** How often partitions are claimed and spread. */
 const REBALANCE_MS = 1_000;
 /** A worker is seen as gone when it has not been heard of for this long. */
 const LIVENESS_MS = 5_000;
+/** How often the lake writer applies retention and compacts the lake. */
+const UPKEEP_MS = 10 * 60_000;
 
 /**
  * A worker of the scale-out mode: applies partitions of the ingestion log to PostgreSQL and,
@@ -68,13 +82,14 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   // Each held partition keeps a connection of its own for its lock.
   const leasePool = await openPostgres({ ...options.postgres, maxConnections: partitions + 2 });
   const sql = new PgClient(pool);
-  const catalog = new Catalog(new SqlControlStore(sql), { maxAgeMs: 5_000 });
+  const control = new SqlControlStore(sql);
+  const catalog = new Catalog(control, { maxAgeMs: 5_000 });
   // One transaction at a time in a worker: its partitions' groups side by side kept waiting on
   // each other's new identities (one person's records spread over partitions) and redoing work.
   const writer = new SqlProfileWriter(sql);
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);
-  const lock = new AdvisoryLock(leasePool, `${options.postgres.schema ?? ''}/${options.nats.stream}`);
+  const lock = workerLocks(leasePool, options.postgres, options.nats);
   const log = await NatsIngestionLog.open(options.nats);
   // Off the thread: the lake writer's syncs would otherwise stall the partitions' applying.
   const lake = new FsLake(join(options.dataDir, 'lake'), { blocking: false });
@@ -86,6 +101,23 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const outcomes: Record<string, number> = {};
   let messages = 0;
   let lakeRecords = 0;
+  const clock = options.clock ?? systemClock;
+
+  /** Lake upkeep asked for (by `compactLake`) and when it is next due on its own. */
+  const upkeepWaiters: Array<{ resolve(n: number): void; reject(err: unknown): void }> = [];
+  let upkeepAt = clock.now() + UPKEEP_MS;
+  const upkeep = async (): Promise<void> => {
+    if (upkeepWaiters.length === 0 && clock.now() < upkeepAt) return;
+    upkeepAt = clock.now() + UPKEEP_MS;
+    const waiters = upkeepWaiters.splice(0);
+    try {
+      const n = await compactLake({ lake, retention: () => retentionOf(control) }, new Date(clock.now()).toISOString().slice(0, 10));
+      for (const w of waiters) w.resolve(n);
+    } catch (err) {
+      onError(err, 'lake upkeep');
+      for (const w of waiters) w.reject(err);
+    }
+  };
 
   /** Where each partition was last trimmed: messages below are gone. */
   const trimmed = new Map<number, number>();
@@ -117,12 +149,12 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
 
   const claim = async (partition: number): Promise<void> => {
     const abort = new AbortController();
-    const release = await lock.tryAcquire(`partition/${partition}`, () => abort.abort());
+    const release = await lock.tryAcquire(partitionLock(partition), () => abort.abort());
     if (!release) return;
     const task = run(
       release,
       abort,
-      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => Date.now(), onApplied: countOutcomes }, partition, signal),
+      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => clock.now(), onApplied: countOutcomes }, partition, signal),
       `partition ${partition}`,
       () => tasks.delete(partition),
     );
@@ -131,7 +163,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
 
   const claimLakeWriter = async (): Promise<void> => {
     const abort = new AbortController();
-    const release = await lock.tryAcquire('lake-writer', () => abort.abort());
+    const release = await lock.tryAcquire(LAKE_WRITER_LOCK, () => abort.abort());
     if (!release) return;
     lakeTask = run(
       release,
@@ -144,6 +176,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
             offset: () => state.offset(LAKE_CONSUMER),
             setOffset: (seq) => state.setOffset(LAKE_CONSUMER, seq),
             onWritten: (n) => (lakeRecords += n),
+            between: upkeep,
           },
           signal,
         ),
@@ -158,6 +191,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   };
 
   let stopped = false;
+  let closing: Promise<void> | undefined;
   const rebalance = async (): Promise<void> => {
     const now = Date.now();
     await state.heartbeat(id, now, [...tasks.keys()]);
@@ -197,16 +231,25 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       return url;
     },
     status,
-    async close() {
-      stopped = true;
-      clearInterval(timer);
-      await ticking;
-      await Promise.all([...tasks.values()].map(stop));
-      if (lakeTask) await stop(lakeTask);
-      await state.leave(id).catch(() => undefined);
-      await app?.close();
-      await Promise.all([writer.close(), lake.close(), log.close()]);
-      await Promise.all([pool.end(), leasePool.end()]);
+    compactLake() {
+      if (!lakeTask) return Promise.reject(new Error('this worker does not hold the lake writer'));
+      return new Promise<number>((resolve, reject) => upkeepWaiters.push({ resolve, reject }));
+    },
+    /** Stops applying and writing (the group in hand is finished), then lets go of everything; once. */
+    close() {
+      closing ??= (async () => {
+        stopped = true;
+        clearInterval(timer);
+        await ticking;
+        await Promise.all([...tasks.values()].map(stop));
+        if (lakeTask) await stop(lakeTask);
+        for (const w of upkeepWaiters.splice(0)) w.reject(new Error('the worker stopped'));
+        await state.leave(id).catch(() => undefined);
+        await app?.close();
+        await Promise.all([writer.close(), lake.close(), log.close()]);
+        await Promise.all([pool.end(), leasePool.end()]);
+      })();
+      return closing;
     },
   };
 }

@@ -8,7 +8,7 @@ import type { ApplyOutcome, CommitWork } from '../records.js';
 import { runRefresh, type RefreshResult } from '../refresh/run-refresh.js';
 import { createApplyBatchStep } from './apply-batch.js';
 import { createCommitBatchStep } from './commit-batch.js';
-import { compactLake } from './compact-lake.js';
+import { compactLake, retentionOf } from './compact-lake.js';
 
 /** Everything the one writer of profile state does: group commits and upkeep tasks. */
 export interface ApplyEngine {
@@ -22,19 +22,12 @@ export interface ApplyEngine {
 /** The engine over a writer, a reader (for lake watermarks), the lake and the catalog. */
 export function createApplyEngine(deps: { writer: ProfileWriter; reader: ProfileReader; lake: Lake; control: ControlStore; catalog: Catalog }): ApplyEngine {
   const { writer, reader, lake, control, catalog } = deps;
-  const retention = async (): Promise<Array<{ instanceId: string; datasetId: string; days: number }>> => {
-    const out: Array<{ instanceId: string; datasetId: string; days: number }> = [];
-    for (const i of await control.listInstances()) {
-      for (const d of await control.listDatasets(i.id)) if (d.retentionDays !== null) out.push({ instanceId: i.id, datasetId: d.id, days: d.retentionDays });
-    }
-    return out;
-  };
   const commitBatch = createCommitBatchStep({ lake, applyBatch: createApplyBatchStep({ writer, catalog }) });
   return {
     commitBatch,
     sweep: (now) => writer.transaction(async (tx) => tx.sweepExpired(now)),
     resetDerived: (instanceId) => writer.transaction(async (tx) => tx.resetDerived(instanceId)),
-    compactLake: (today) => compactLake({ lake, writer, watermarks: () => reader.lakeWatermarks(), retention }, today),
+    compactLake: (today) => compactLake({ lake, retention: () => retentionOf(control), applied: { writer, watermarks: () => reader.lakeWatermarks() } }, today),
     refresh: (instanceId, runId, config, now, onStage) => runRefresh({ writer, catalog, now: () => now, newId }, instanceId, runId, config, onStage),
   };
 }

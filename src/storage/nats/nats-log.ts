@@ -151,6 +151,10 @@ export class NatsIngestionLog implements IngestionLog {
     return new NatsLogReader(await consumer.consume({ max_messages: 256 }));
   }
 
+  async lastSeq(): Promise<number> {
+    return (await this.jsm.streams.info(this.options.stream)).state.last_seq;
+  }
+
   async trim(partition: number, belowSeq: number): Promise<void> {
     if (belowSeq <= 1) return;
     await this.jsm.streams.purge(this.options.stream, { filter: this.subject(partition), seq: belowSeq });
