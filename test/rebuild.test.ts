@@ -38,6 +38,9 @@ describe('tessera rebuild', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect((await live.api('GET', '/api/instances/default/profiles?identity=email:batch-new@example.com')).status).toBe(200);
+    // A source record deleted (kept in the lake as a deletion, compacted into Parquet below).
+    expect((await live.api('DELETE', '/api/instances/default/manage/datasets/crm/records/C3')).status).toBe(204);
+    expect((await live.api('GET', '/api/instances/default/profiles?identity=crmId:C3')).status).toBe(404);
     const before = await snapshot(live.api);
     await live.close();
 
