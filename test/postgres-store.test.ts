@@ -57,7 +57,7 @@ describe.each(backends)('the control plane on %s', (_name, open) => {
   it('keeps instances, keys (primary and secondary secrets), namespaces, schemas, datasets and unification settings', async () => {
     const control = new SqlControlStore(await open());
     await control.createInstance({ id: 'acme', name: 'Acme', createdAt: 1_700_000_000_000, settings: SETTINGS });
-    expect(await control.getInstance('acme')).toEqual({ id: 'acme', name: 'Acme', createdAt: 1_700_000_000_000, settings: SETTINGS });
+    expect(await control.getInstance('acme')).toEqual({ id: 'acme', name: 'Acme', createdAt: 1_700_000_000_000, settings: SETTINGS, catalogVersion: 0 });
     expect(await control.getInstance('nope')).toBeUndefined();
     await control.createKey({ id: 'k1', instanceId: 'acme', name: 'ops', role: 'admin', createdAt: 1, rotatedAt: null, revokedAt: null, hasSecondary: false }, 'hash-1');
     await control.rotateKey('acme', 'k1', 'hash-2', 5);
@@ -82,6 +82,9 @@ describe.each(backends)('the control plane on %s', (_name, open) => {
     await control.putUnificationConfig('acme', config, 5);
     await control.putUnificationConfig('acme', { ...config, enrichment: ['emailDomain'] }, 6);
     expect(await control.getUnificationConfig('acme')).toEqual({ ...config, enrichment: ['emailDomain'] });
+    // Every catalog change moved the version on (two namespaces, a schema, two datasets, two unification settings, settings); keys did not.
+    await control.updateSettings('acme', SETTINGS);
+    expect((await control.getInstance('acme'))?.catalogVersion).toBe(8);
   });
 });
 
@@ -91,7 +94,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     cleanups.push(() => s.drop());
     await Promise.all([s.openAnother(), s.openAnother()]);
     const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {

@@ -57,6 +57,8 @@ export interface CommitWork {
   lakePositions?: LakePosition[];
   /** Set when the work comes from the ingestion log: the consumer and the message's sequence (applied at most once). */
   logPosition?: { consumer: string; seq: number };
+  /** The instance catalog's version the records were prepared under: a worker whose copy is older loads it again. */
+  catalogVersion?: number;
 }
 
 export const toLakeLine = (r: PreparedRecord): LakeLine => ({

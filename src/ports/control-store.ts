@@ -9,6 +9,8 @@ export interface Instance {
   name: string;
   createdAt: number;
   settings: InstanceSettings;
+  /** Moves on with every change to the instance's catalog (settings, namespaces, schemas, datasets, unification); read back from the store. */
+  catalogVersion?: number;
 }
 
 export interface ApiKeyRecord {

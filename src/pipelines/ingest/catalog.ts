@@ -57,6 +57,11 @@ export class InstanceCatalog {
   readonly schemasById = new Map<string, SchemaDef>();
   private readonly validators = new Map<string, ValidateFunction>();
 
+  /** The instance's catalog version when this was loaded. */
+  get version(): number {
+    return this.instance.catalogVersion ?? 0;
+  }
+
   constructor(
     readonly instance: Instance,
     namespaces: Namespace[],

@@ -113,7 +113,7 @@ export class IngestService {
       throw err;
     }
     if (options.syncValidation && results.some((r) => r.status >= 400)) return results;
-    const work = { instanceId: catalog.instance.id, records, failed };
+    const work = { instanceId: catalog.instance.id, records, failed, catalogVersion: catalog.version };
     if (commit) await commit(work);
     else if (records.length > 0 || failed.length > 0) await this.committer.submit(work);
     return results;

@@ -10,6 +10,8 @@ export interface PartitionApplierDeps {
   /** Where the consumer stopped (its committed offset), read when it starts. */
   offset(consumer: string): Promise<number>;
   now(): number;
+  /** Before a group: the catalog versions its records were prepared under, by instance (a copy older than that is loaded again). */
+  freshen?(instanceId: string, catalogVersion: number): Promise<void>;
   /** Called after each applied group: how many messages, and the records' outcomes (`skipped`: applied before). */
   onApplied?(messages: number, outcomes: ApplyOutcome[][]): void;
 }
@@ -32,8 +34,10 @@ export async function applyPartition(deps: PartitionApplierDeps, partition: numb
     while (!signal.aborted) {
       const messages = await reader.next(GROUP_MESSAGES, 250);
       if (messages.length === 0 || signal.aborted) continue;
+      const versions = new Map<string, number>();
       const works: CommitWork[] = messages.map((m) => {
         const e = decodeLogEntry(m.payload);
+        if (e.catalogVersion !== undefined && !e.lakeOnly) versions.set(e.instanceId, Math.max(versions.get(e.instanceId) ?? 0, e.catalogVersion));
         return {
           instanceId: e.instanceId,
           records: e.lakeOnly ? [] : e.records,
@@ -42,6 +46,7 @@ export async function applyPartition(deps: PartitionApplierDeps, partition: numb
           logPosition: { consumer, seq: m.seq },
         };
       });
+      for (const [instanceId, version] of versions) await deps.freshen?.(instanceId, version);
       const outcomes = await deps.applyBatch(works, [], deps.now());
       deps.onApplied?.(messages.length, outcomes);
     }

@@ -12,6 +12,8 @@ export interface LogEntry {
   records: PreparedRecord[];
   failed: FailedRecord[];
   lakeOnly?: boolean;
+  /** The catalog version the records were prepared under (the highest of the works it holds). */
+  catalogVersion?: number;
 }
 
 /** The key that picks a record's partition: its primary identity (the profile it names, for real-time changes), so one person's records stay in one partition in order. */
@@ -52,10 +54,13 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
     put(e.entry);
   };
   for (const w of works) {
-    for (const r of w.records) add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + r.recordJson.length + 512, (e) => e.records.push(r));
+    const stamp = (e: LogEntry): void => {
+      if (w.catalogVersion !== undefined) e.catalogVersion = Math.max(e.catalogVersion ?? 0, w.catalogVersion);
+    };
+    for (const r of w.records) add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + r.recordJson.length + 512, (e) => (e.records.push(r), stamp(e)));
     const first = w.records[0];
     const failedPartition = first ? partitionOf(partitionKey(first), partitions) : partitionOf(w.failed[0]?.requestId ?? '', partitions);
-    for (const f of w.failed) add(failedPartition, w.instanceId, JSON.stringify(f.record).length + 512, (e) => e.failed.push(f));
+    for (const f of w.failed) add(failedPartition, w.instanceId, JSON.stringify(f.record).length + 512, (e) => (e.failed.push(f), stamp(e)));
   }
   for (const key of [...open.keys()]) flush(key);
   return out;

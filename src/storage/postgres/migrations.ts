@@ -165,6 +165,11 @@ BEGIN
 END
 $fn$;`,
   },
+  {
+    version: 5,
+    name: 'instances: a catalog version, moved on by every catalog change (workers reload when a record was validated under a newer one)',
+    sql: 'ALTER TABLE instances ADD COLUMN catalog_version BIGINT NOT NULL DEFAULT 0;',
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */

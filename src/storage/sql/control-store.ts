@@ -58,9 +58,10 @@ interface InstanceRow {
   name: string;
   created_at: number;
   settings: string;
+  catalog_version: number;
 }
 
-const toInstance = (row: InstanceRow): Instance => ({ id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings });
+const toInstance = (row: InstanceRow): Instance => ({ id: row.id, name: row.name, createdAt: row.created_at, settings: JSON.parse(row.settings) as InstanceSettings, catalogVersion: Number(row.catalog_version) });
 
 const toKey = (r: KeyRow): ApiKeyRecord => ({
   id: r.id,
@@ -103,6 +104,11 @@ const toDataset = (r: DatasetRow): DatasetDef => ({
 export class SqlControlStore implements ControlStore {
   constructor(private readonly db: SqlClient) {}
 
+  /** After a change to an instance's catalog: other processes' cached catalogs are older from now on. */
+  private async catalogChanged(instanceId: string): Promise<void> {
+    await this.db.run('UPDATE instances SET catalog_version = catalog_version + 1 WHERE id = ?', [instanceId]);
+  }
+
   async createInstance(instance: Instance): Promise<void> {
     await this.db.run('INSERT INTO instances (id, name, created_at, settings) VALUES (?, ?, ?, ?)', [instance.id, instance.name, instance.createdAt, JSON.stringify(instance.settings)]);
   }
@@ -117,7 +123,7 @@ export class SqlControlStore implements ControlStore {
   }
 
   async updateSettings(instanceId: string, settings: InstanceSettings): Promise<void> {
-    await this.db.run('UPDATE instances SET settings = ? WHERE id = ?', [JSON.stringify(settings), instanceId]);
+    await this.db.run('UPDATE instances SET settings = ?, catalog_version = catalog_version + 1 WHERE id = ?', [JSON.stringify(settings), instanceId]);
   }
 
   async createKey(key: ApiKeyRecord, primaryHash: string): Promise<void> {
@@ -173,6 +179,7 @@ export class SqlControlStore implements ControlStore {
          priority = excluded.priority, is_unique = excluded.is_unique, aliases = excluded.aliases`,
       [instanceId, ns.code, ns.name, ns.normalizer, ns.priority, ns.unique ? 1 : 0, ns.builtin ? 1 : 0, JSON.stringify(ns.aliases), at],
     );
+    await this.catalogChanged(instanceId);
   }
 
   async createSchema(s: SchemaDef): Promise<void> {
@@ -181,6 +188,7 @@ export class SqlControlStore implements ControlStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [s.instanceId, s.id, s.name, s.class, JSON.stringify(s.jsonSchema), JSON.stringify(s.identities), JSON.stringify(s.fieldGroups), s.idField, s.timestampField, s.version, s.createdAt],
     );
+    await this.catalogChanged(s.instanceId);
   }
 
   async listSchemas(instanceId: string): Promise<SchemaDef[]> {
@@ -193,6 +201,7 @@ export class SqlControlStore implements ControlStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, d.createdAt],
     );
+    await this.catalogChanged(d.instanceId);
   }
 
   async updateDataset(d: DatasetDef): Promise<void> {
@@ -204,6 +213,7 @@ export class SqlControlStore implements ControlStore {
       d.instanceId,
       d.id,
     ]);
+    await this.catalogChanged(d.instanceId);
   }
 
   async listDatasets(instanceId: string): Promise<DatasetDef[]> {
@@ -220,5 +230,6 @@ export class SqlControlStore implements ControlStore {
       'INSERT INTO unification_configs (instance_id, config, updated_at) VALUES (?, ?, ?) ON CONFLICT (instance_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at',
       [instanceId, JSON.stringify(config), at],
     );
+    await this.catalogChanged(instanceId);
   }
 }

@@ -153,6 +153,11 @@ CREATE TABLE enrichments (
     name: 'ingestion log: how far each consumer has applied (the scale-out mode; kept here so both stores answer alike)',
     sql: 'CREATE TABLE log_offsets (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);',
   },
+  {
+    version: 8,
+    name: 'instances: a catalog version, moved on by every catalog change (scale-out workers reload when a record was validated under a newer one)',
+    sql: 'ALTER TABLE instances ADD COLUMN catalog_version INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 export function migrate(db: Database.Database): void {
