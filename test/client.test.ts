@@ -16,6 +16,7 @@ describe('TesseraClient', () => {
     expect(results).toHaveLength(1200);
     expect(results.map((r) => r['index'])).toEqual(Array.from({ length: 1200 }, (_, i) => i));
     expect(results.every((r) => r['status'] === 200)).toBe(true);
+    await ctx.ts.settled();
     const p = await c.profileByIdentity('crmId:CL-1199');
     const id = String(p['customerId']);
     await c.updateCustomer(id, { loyalty: { tier: 'gold' } }, { caller: 'client-test' });

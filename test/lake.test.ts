@@ -29,7 +29,7 @@ describe('the lake', () => {
     clock.advance(3 * DAY); // 2026-03-05: the cutoff is 2026-03-03
     await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { crmId: 'LK-3' } }]);
     expect(partitions(ctx.ds.web)).toEqual(['date=2026-03-01', 'date=2026-03-02', 'date=2026-03-05']);
-    await ctx.ts.server.tessera.compactLake();
+    await ctx.ts.compactLake();
     expect(partitions(ctx.ds.web)).toEqual(['date=2026-03-05']);
     expect(partitions(ctx.ds.crm)).toEqual(['date=2026-03-01']); // no retention there
     // Past days' segments were closed and compacted to Parquet.

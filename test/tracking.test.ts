@@ -12,6 +12,7 @@ const newWriteKey = async (name: string): Promise<string> => {
   return String(res.body.writeKey);
 };
 const timeline = async (identity: string) => {
+  await ctx.ts.settled();
   const p = await ctx.ts.api('GET', `/api/instances/default/profiles?identity=${encodeURIComponent(identity)}`);
   const t = await ctx.ts.api('GET', `/api/instances/default/profiles/${String(p.body.customerId)}/timeline?order=asc`);
   return { profile: p.body, items: t.body.items as unknown as Array<{ activityId: string; type: string; record: { event?: string; type: string; properties?: unknown } }> };

@@ -24,6 +24,8 @@ export interface IngestionLog {
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
   /** The sequence number of the last message appended (0 when none). */
   lastSeq(): Promise<number>;
+  /** Each partition's last message's sequence number (0 when it holds none). */
+  lastSeqs(): Promise<number[]>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
   trim(partition: number, belowSeq: number): Promise<void>;
   close(): Promise<void>;

@@ -41,6 +41,9 @@ export interface WorkerStatus {
   outcomes: Record<string, number>;
   messages: number;
   lakeRecords: number;
+  /** Profiles merged into another, and identity warnings (refused links, graph-limit drops), by this process's applying. */
+  merges: number;
+  identityWarnings: number;
   /** Transactions run again after losing a race with another writer (merges across partitions). */
   retriedTransactions: number;
 }
@@ -48,6 +51,8 @@ export interface WorkerStatus {
 export interface LogWorker {
   url: string | undefined;
   status(): WorkerStatus;
+  /** Whether every partition is applied, and the lake written, up to the log's last message (of every worker, not just this one). */
+  caughtUp(): Promise<boolean>;
   /** Lake upkeep now (also every 10 minutes), by the lake writer between two appends: retention, then past days' segments rewritten as Parquet; how many. Fails when this worker does not hold the lake writer. */
   compactLake(): Promise<number>;
   close(): Promise<void>;
@@ -101,14 +106,17 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const outcomes: Record<string, number> = {};
   let messages = 0;
   let lakeRecords = 0;
+  let merges = 0;
+  let identityWarnings = 0;
   const clock = options.clock ?? systemClock;
 
   /** Lake upkeep asked for (by `compactLake`) and when it is next due on its own. */
   const upkeepWaiters: Array<{ resolve(n: number): void; reject(err: unknown): void }> = [];
-  let upkeepAt = clock.now() + UPKEEP_MS;
+  // Due by elapsed time, like the embedded writer's timer; the clock says which days are past.
+  let upkeepAt = performance.now() + UPKEEP_MS;
   const upkeep = async (): Promise<void> => {
-    if (upkeepWaiters.length === 0 && clock.now() < upkeepAt) return;
-    upkeepAt = clock.now() + UPKEEP_MS;
+    if (upkeepWaiters.length === 0 && performance.now() < upkeepAt) return;
+    upkeepAt = performance.now() + UPKEEP_MS;
     const waiters = upkeepWaiters.splice(0);
     try {
       const n = await compactLake({ lake, retention: () => retentionOf(control) }, new Date(clock.now()).toISOString().slice(0, 10));
@@ -131,9 +139,20 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       trimmed.set(p, below);
     }
   };
+  /** A record prepared under a newer catalog than this worker's copy: the copy is loaded again (else it is reloaded every 5 s). */
+  const freshen = async (instanceId: string, version: number): Promise<void> => {
+    const c = await catalog.get(instanceId);
+    if (c && c.version < version) catalog.invalidate(instanceId);
+  };
   const countOutcomes = (n: number, lists: ApplyOutcome[][]): void => {
     messages += n;
-    for (const list of lists) for (const o of list) outcomes[o.status] = (outcomes[o.status] ?? 0) + 1;
+    for (const list of lists) {
+      for (const o of list) {
+        outcomes[o.status] = (outcomes[o.status] ?? 0) + 1;
+        merges += o.merged.length;
+        identityWarnings += o.warnings ?? 0;
+      }
+    }
   };
 
   /** Runs a held role until it ends (stopped, lock lost, or failed), then lets go of the lock. */
@@ -154,7 +173,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
     const task = run(
       release,
       abort,
-      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => clock.now(), onApplied: countOutcomes }, partition, signal),
+      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => clock.now(), onApplied: countOutcomes, freshen }, partition, signal),
       `partition ${partition}`,
       () => tasks.delete(partition),
     );
@@ -215,7 +234,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   tick();
   const timer = setInterval(tick, REBALANCE_MS);
 
-  const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, retriedTransactions: writer.retried });
+  const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, merges, identityWarnings, retriedTransactions: writer.retried });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (options.port !== undefined) {
@@ -231,6 +250,10 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       return url;
     },
     status,
+    async caughtUp() {
+      const [last, offsets] = await Promise.all([log.lastSeqs(), state.offsets()]);
+      return last.every((seq, p) => seq <= (offsets.get(partitionConsumer(p)) ?? 0) && seq <= (offsets.get(LAKE_CONSUMER) ?? 0));
+    },
     compactLake() {
       if (!lakeTask) return Promise.reject(new Error('this worker does not hold the lake writer'));
       return new Promise<number>((resolve, reject) => upkeepWaiters.push({ resolve, reject }));

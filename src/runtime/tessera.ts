@@ -75,7 +75,7 @@ export interface Tessera {
   recover(): Promise<number>;
   /** Recomputes every derived table of an instance (or of all) from the lake, then refreshes those with unification settings; returns the records applied. */
   rebuild(instanceId?: string): Promise<number>;
-  /** Rewrites closed, fully applied lake segments as Parquet now (also every 10 minutes); returns how many. */
+  /** Rewrites closed, fully applied lake segments as Parquet now (also every 10 minutes); returns how many. Scale-out: 0, the lake writer keeps the lake. */
   compactLake(): Promise<number>;
   /** Deletes expired overrides and activities now (the sweeper also runs every minute). */
   sweep(): Promise<{ overrides: number; activities: number }>;
@@ -171,7 +171,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     // Scale-out: the log is what recovers (workers resume from their offsets); the lake is the lake writer's.
     recover: async () => (log ? 0 : replayLakeTail({ lake, reader, committer, catalog })),
     sweep: () => worker.sweep(clock.now()),
-    compactLake: () => worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10)),
+    // Scale-out: the lake writer (a worker) keeps the lake up.
+    compactLake: async () => (log ? 0 : worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10))),
     async rebuild(instanceId?: string) {
       await committer.drain();
       const ids = instanceId ? [instanceId] : (await control.listInstances()).map((i) => i.id);

@@ -22,6 +22,8 @@ export function workerMetrics(status: () => WorkerStatus): Registry {
       for (const [outcome, n] of Object.entries(status().outcomes)) this.inc({ outcome }, n);
     },
   });
+  new Counter({ name: 'tessera_worker_profile_merges_total', help: 'Profiles merged into another by identity links, applying the log.', registers: [registry], collect() { setTotal(this, status().merges); } });
+  new Counter({ name: 'tessera_worker_identity_warnings_total', help: 'Identity warnings (refused links, graph-limit drops), applying the log.', registers: [registry], collect() { setTotal(this, status().identityWarnings); } });
   new Counter({ name: 'tessera_worker_lake_records_total', help: 'Records written to the lake by this worker.', registers: [registry], collect() { setTotal(this, status().lakeRecords); } });
   new Counter({ name: 'tessera_worker_retried_transactions_total', help: 'Transactions run again after losing a race with another writer.', registers: [registry], collect() { setTotal(this, status().retriedTransactions); } });
   return registry;

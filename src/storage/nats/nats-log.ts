@@ -155,6 +155,20 @@ export class NatsIngestionLog implements IngestionLog {
     return (await this.jsm.streams.info(this.options.stream)).state.last_seq;
   }
 
+  async lastSeqs(): Promise<number[]> {
+    return Promise.all(
+      Array.from({ length: this.options.partitions }, async (_, p) => {
+        try {
+          return (await this.jsm.streams.getMessage(this.options.stream, { last_by_subj: this.subject(p) }))?.seq ?? 0;
+        } catch (err) {
+          // No message on the subject (none sent, or all consumed and purged).
+          if (err instanceof JetStreamApiError && err.code === 10037) return 0;
+          throw err;
+        }
+      }),
+    );
+  }
+
   async trim(partition: number, belowSeq: number): Promise<void> {
     if (belowSeq <= 1) return;
     await this.jsm.streams.purge(this.options.stream, { filter: this.subject(partition), seq: belowSeq });
