@@ -351,6 +351,8 @@ describe('refresh runs', () => {
     };
     const before = await partition();
     expect(before.some((g) => g.includes('crmId:C-DEB crmId:W-DEB'))).toBe(true);
+    // Scale-out: the lake writer writes what the API node applied itself (batches) after the fact; the rebuild reads the lake once it has (as `tessera rebuild` sees to).
+    await ctx.ts.settled();
     await ctx.ts.server.tessera.rebuild('default');
     expect(await partition()).toEqual(before);
   });

@@ -102,7 +102,7 @@ export async function startTestServer(options: { clock?: Clock; dataDir?: string
     },
     { logger: false, ...(options.clock ? { clock: options.clock } : {}) },
   );
-  const worker = postgres && nats ? await startLogWorker({ postgres, nats, dataDir, port: 0, ...(options.clock ? { clock: options.clock } : {}) }) : undefined;
+  const worker = postgres && nats ? await startLogWorker({ postgres, nats, dataDir, port: 0, onError: (err, where) => process.stderr.write(`test worker: ${where}: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`), ...(options.clock ? { clock: options.clock } : {}) }) : undefined;
   const settled = async (): Promise<void> => {
     const deadline = Date.now() + 30_000;
     while (worker && !(await worker.caughtUp())) {
