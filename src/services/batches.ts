@@ -18,6 +18,8 @@ const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const APPLY_CHUNK = 2000;
 const APPLY_IN_FLIGHT = 3;
 const MAX_STORED_ERRORS = 10_000;
+/** The record id of rows prepared in the first pass, which only counts errors (ids are made when a row is applied). */
+const VALIDATING_ID = 'validating';
 
 export interface CreateBatchInput {
   datasetId: string;
@@ -126,17 +128,18 @@ export class BatchService {
     await Promise.all([...this.running.values()]);
   }
 
-  private async *prepared(b: Batch, catalog: InstanceCatalog): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
+  /** Every row of the batch's files, prepared (`validating`: for its errors only, the first pass; its record is not kept). */
+  private async *prepared(b: Batch, catalog: InstanceCatalog, validating = false): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
     const dataset = catalog.datasetsById.get(b.datasetId)!;
     const schema = catalog.schemaOf(dataset).jsonSchema;
     for (const file of b.files) {
       for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping)) {
-        yield { file: file.name, row: row.row, ...this.prepareRow(b, catalog, file.name, row, schema) };
+        yield { file: file.name, row: row.row, ...this.prepareRow(b, catalog, file.name, row, schema, validating ? VALIDATING_ID : newId()) };
       }
     }
   }
 
-  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, schema: Parameters<typeof coerceRow>[0]): { record?: PreparedRecord; errors?: RowError[] } {
+  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, schema: Parameters<typeof coerceRow>[0], recordId: string): { record?: PreparedRecord; errors?: RowError[] } {
     if (row.kind === 'bad') return { errors: [{ file, row: row.row, field: null, value: null, message: row.message }] };
     let raw = row.kind === 'json' ? row.value : undefined;
     if (row.kind === 'cells') {
@@ -148,7 +151,7 @@ export class BatchService {
       catalog,
       dataset: catalog.datasetsById.get(b.datasetId)!,
       raw: raw!,
-      recordId: newId(),
+      recordId,
       receipt: { requestId: b.id, receivedAt: this.deps.clock.now(), path: 'batch', caller: b.options.caller },
     });
     if (prepared.ok) return { record: prepared.record };
@@ -165,7 +168,7 @@ export class BatchService {
     let failed = 0;
     let seq = 0;
     try {
-      for await (const r of this.prepared(b, catalog)) {
+      for await (const r of this.prepared(b, catalog, true)) {
         rows++;
         if (!r.errors) continue;
         failed++;

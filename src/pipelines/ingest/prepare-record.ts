@@ -47,7 +47,9 @@ export interface PrepareInput {
  */
 export function prepareRecord(input: PrepareInput): PrepareResult {
   const { catalog, dataset, raw } = input;
-  const size = input.sizeHint ?? Buffer.byteLength(JSON.stringify(raw));
+  // Serialized once: the size is measured on the text that is kept.
+  let rawJson = input.sizeHint === undefined ? JSON.stringify(raw) : undefined;
+  const size = input.sizeHint ?? Buffer.byteLength(rawJson!);
   if (size > MAX_RECORD_BYTES) {
     return fail('record_too_large', `record is ${size} bytes; the limit is ${MAX_RECORD_BYTES} bytes`);
   }
@@ -56,8 +58,8 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
     return fail('record_too_deep', `record nests deeper than ${MAX_RECORD_DEPTH} levels`);
   }
   const record = stripXdmPrefixes(raw);
-  const recordJson = JSON.stringify(record);
-  const rawJson = record === raw ? recordJson : JSON.stringify(raw);
+  rawJson ??= JSON.stringify(raw);
+  const recordJson = record === raw ? rawJson : JSON.stringify(record);
   if (!isObject(record)) return fail('record_not_object', 'a record must be a JSON object');
   const schema = catalog.schemaOf(dataset);
   const validate = catalog.validator(schema);
