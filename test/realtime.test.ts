@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
 import { ingestBatch, profileByIdentity, usePeopleServer } from './helpers/fixtures.js';
@@ -16,6 +18,11 @@ const newPerson = async (crmId: string, tier = 'silver'): Promise<string> => {
 };
 const patch = (id: string, body: unknown, query = '') => ctx.ts.api('PATCH', `/api/instances/default/data/Customer/${id}${query}`, { body });
 const profile = (id: string) => ctx.ts.api('GET', `/api/instances/default/profiles/${id}`);
+/** Every line of the lake's NDJSON segments. */
+const lakeText = (): string => {
+  const dir = join(ctx.ts.dataDir, 'lake');
+  return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.ndjson')).map((f) => readFileSync(join(dir, f), 'utf8')).join('') : '';
+};
 
 describe('real-time profile updates', () => {
   it('an override shows until 1 ms before it expires, and at expiry the source value is back', async () => {
@@ -91,6 +98,9 @@ describe('real-time profile updates', () => {
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('profile_not_found');
     expect((await profile('00000000-0000-7000-8000-000000000000')).status).toBe(404);
+    // The refused change is not kept in the lake either (the lake holds what was accepted).
+    await ctx.ts.settled();
+    expect(lakeText()).not.toContain('00000000-0000-7000-8000-000000000000');
   });
 
   it('a merged-away customerId updates the survivor, and overrides follow a merge', async () => {
@@ -175,6 +185,8 @@ describe('real-time activities', () => {
   it('an activity for no existing profile is 404; a bad body is 400', async () => {
     const missing = await post(activity('00000000-0000-7000-8000-000000000001', 'A-9'));
     expect(missing.status).toBe(404);
+    await ctx.ts.settled();
+    expect(lakeText()).not.toContain('00000000-0000-7000-8000-000000000001');
     const bad = await post({ CustomerId: 'x', ActivityType: 'x' });
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('invalid_request');

@@ -186,7 +186,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       }
       return applied;
     },
-    realtime: new RealtimeService({ catalog, reader, committer, clock }),
+    realtime: new RealtimeService({ catalog, reader, committer, clock, precheck: log !== undefined }),
     batches,
     usage,
     tracking,

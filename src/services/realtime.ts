@@ -55,13 +55,17 @@ export class RealtimeService {
   private readonly ajv = createAjv();
   private readonly fieldValidators = new Map<string, ValidateFunction>();
   /**
-   * Profiles seen to exist. The check before a change keeps changes to unknown profiles out of
-   * the lake; the writer checks again (authoritatively) as it applies, so a profile deleted or
-   * merged since is still answered right.
+   * Profiles seen to exist (`precheck` only). The check before a change keeps changes to unknown
+   * profiles out of the log and the lake; the writer checks again (authoritatively) as it
+   * applies, so a profile deleted or merged since is still answered right.
    */
   private readonly knownProfiles = new Set<string>();
 
-  constructor(private readonly deps: { catalog: Catalog; reader: ProfileReader; committer: Committer; clock: Clock }) {}
+  /**
+   * `precheck`: check here that the profile exists before committing (scale-out: a change is put
+   * in the log, for the lake, before it is applied). Otherwise the writer checks, before the lake.
+   */
+  constructor(private readonly deps: { catalog: Catalog; reader: ProfileReader; committer: Committer; clock: Clock; precheck?: boolean }) {}
 
   private async catalogOf(instanceId: string): Promise<InstanceCatalog> {
     const c = await this.deps.catalog.get(instanceId);
@@ -79,7 +83,9 @@ export class RealtimeService {
     return v.validUntil;
   }
 
+  /** False when the profile surely does not exist (checked here only with `precheck`; the writer checks anyway). */
   private async profileExists(instanceId: string, customerId: string): Promise<boolean> {
+    if (!this.deps.precheck) return true;
     const key = `${instanceId}\u0000${customerId}`;
     if (this.knownProfiles.has(key)) return true;
     if ((await this.deps.reader.resolveCustomerId(instanceId, customerId)) === undefined) return false;
@@ -134,7 +140,7 @@ export class RealtimeService {
       throw notFound('profile_not_found', `profile ${customerId} does not exist; the real-time API updates profiles, it does not create them`);
     }
     const outcome = await this.commitOne(overrideRecord({ instanceId, recordId: newId(), customerId, body, leaves, validUntil, receipt }));
-    if (outcome.status === 'not_found') throw notFound('profile_not_found', `profile ${customerId} does not exist`);
+    if (outcome.status === 'not_found') throw notFound('profile_not_found', `profile ${customerId} does not exist; the real-time API updates profiles, it does not create them`);
     return outcome.customerId!;
   }
 

@@ -22,7 +22,7 @@ export interface ApplyEngine {
 /** The engine over a writer, a reader (for lake watermarks), the lake and the catalog. */
 export function createApplyEngine(deps: { writer: ProfileWriter; reader: ProfileReader; lake: Lake; control: ControlStore; catalog: Catalog }): ApplyEngine {
   const { writer, reader, lake, control, catalog } = deps;
-  const commitBatch = createCommitBatchStep({ lake, applyBatch: createApplyBatchStep({ writer, catalog }) });
+  const commitBatch = createCommitBatchStep({ lake, applyBatch: createApplyBatchStep({ writer, catalog }), resolveCustomerId: (instanceId, customerId) => reader.resolveCustomerId(instanceId, customerId) });
   return {
     commitBatch,
     sweep: (now) => writer.transaction(async (tx) => tx.sweepExpired(now)),

@@ -1,17 +1,27 @@
 import type { Lake, LakePosition } from '../../ports/lake.js';
-import type { ApplyOutcome, CommitWork } from '../records.js';
+import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
 import { toLakeLine } from '../records.js';
 import type { CommitBatch } from './committer.js';
 
 type ApplyBatch = (works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number) => Promise<ApplyOutcome[][]>;
 
+const NOT_FOUND: ApplyOutcome = { status: 'not_found', customerId: null, merged: [] };
+
 /**
- * The commit of one group, on the writer: append the new records to the lake and make them
- * durable, then apply the group in one transaction that also moves the lake watermark.
- * Works that carry `lakePositions` are already in the lake (replay) and are only applied.
+ * The commit of one group, on the writer: real-time changes to profiles that do not exist are
+ * answered `not_found` and kept out of the lake; the new records are appended to the lake and
+ * made durable; then the group is applied in one transaction that also moves the lake watermark.
+ * Works that carry `lakePositions` are already in the lake (replay) and are only applied. (The
+ * apply checks the profile again, in its transaction: one merged or deleted meanwhile is followed.)
  */
-export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch }): CommitBatch {
-  return async (works, now) => {
+export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch; resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> }): CommitBatch {
+  return async (all, now) => {
+    const missing = new Set<PreparedRecord>();
+    for (const w of all) {
+      if (w.lakePositions) continue;
+      for (const r of w.records) if (r.target !== undefined && (await deps.resolveCustomerId(r.instanceId, r.target)) === undefined) missing.add(r);
+    }
+    const works = missing.size === 0 ? all : all.map((w) => ({ ...w, records: w.records.filter((r) => !missing.has(r)) }));
     const fresh = works.filter((w) => !w.lakePositions).flatMap((w) => w.records.map(toLakeLine));
     const written = fresh.length > 0 ? await deps.lake.append(fresh) : [];
     const positions: Array<LakePosition | undefined> = [];
@@ -20,6 +30,12 @@ export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch
       if (w.lakePositions) positions.push(...w.records.map((_, i) => w.lakePositions?.[i]));
       else for (let i = 0; i < w.records.length; i++) positions.push(written[next++]);
     }
-    return deps.applyBatch(works, positions, now);
+    const outcomes = await deps.applyBatch(works, positions, now);
+    if (missing.size === 0) return outcomes;
+    return all.map((w, k) => {
+      const applied = outcomes[k]!;
+      let j = 0;
+      return w.records.map((r) => (missing.has(r) ? NOT_FOUND : applied[j++]!));
+    });
   };
 }
