@@ -10,7 +10,7 @@ import { createWriteStream, mkdtempSync, openAsBlob, rmSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { arg, peakRssMb, report, round } from './lib/harness.js';
+import { arg, cpuSeconds, peakRssMb, report, round } from './lib/harness.js';
 import { http, json } from './lib/http.js';
 import { KEY, startBenchServer } from './lib/tessera-bench.js';
 
@@ -56,6 +56,7 @@ try {
   await json('POST', `${s.api}/manage/datasets`, KEY, { name: 'imported', schemaId: schema.id });
   const batch = await json<{ id: string }>('POST', `${s.api}/batches`, KEY, { datasetId: 'imported', format: 'csv' });
   t = performance.now();
+  const cpuAtStart = cpuSeconds(s.server.pid);
   const res = await fetch(`${s.api}/batches/${batch.id}/files/people.csv`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'text/csv' },
@@ -73,13 +74,15 @@ try {
   const total = (performance.now() - t) / 1000;
   if (view.status !== 'success') throw new Error(`batch ended ${view.status}: ${JSON.stringify(view)}`);
   const rate = view.counts.rowsApplied / total;
-  log(`import: ${view.counts.rowsApplied} rows in ${round(total)} s (upload ${round(uploadSeconds)} s) = ${Math.round(rate)} rows/s`);
+  const cpuUsPerRow = ((cpuSeconds(s.server.pid) - cpuAtStart) * 1e6) / view.counts.rowsApplied;
+  log(`import: ${view.counts.rowsApplied} rows in ${round(total)} s (upload ${round(uploadSeconds)} s) = ${Math.round(rate)} rows/s, server CPU ${Math.round(cpuUsPerRow)} µs/row`);
   report(
     'batch',
     {
       import_rows_per_s: Math.round(rate),
       import_seconds_s: round(total),
       upload_seconds_s: round(uploadSeconds),
+      server_cpu_us_per_row: Math.round(cpuUsPerRow),
       peak_rss_mb: peakRssMb(s.server.pid),
       import_vs_raw_sqlite_ratio: round(rate / rawRate, 3),
       rows_count: view.counts.rowsApplied,

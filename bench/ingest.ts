@@ -5,7 +5,7 @@
  * batch ingestion of generated traffic, the single endpoint, ack-to-visible latency, profile reads
  * on the loaded store, peak RSS, and a bare Fastify no-op server's requests/s as the denominator.
  */
-import { arg, peakRssMb, percentile, report, round } from './lib/harness.js';
+import { arg, cpuSeconds, peakRssMb, percentile, report, round } from './lib/harness.js';
 import { http } from './lib/http.js';
 import { cannon, KEY, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
 import { emailOf } from './lib/traffic.js';
@@ -42,6 +42,7 @@ try {
     }
   };
   const probeDone = probe();
+  const cpuAtStart = { server: cpuSeconds(s.server.pid), worker: s.worker ? cpuSeconds(s.worker.pid) : 0 };
   const started = performance.now();
   let lastLog = started;
   const { sent, rejected } = await sendBatches(s, bodies, CONCURRENCY, (n) => {
@@ -57,10 +58,11 @@ try {
     while ((await s.applied()) < sent) await new Promise((r) => setTimeout(r, 200));
   }
   const batchSeconds = (performance.now() - started) / 1000;
+  const batchCpuUs = { server: ((cpuSeconds(s.server.pid) - cpuAtStart.server) * 1e6) / sent, worker: s.worker ? ((cpuSeconds(s.worker.pid) - cpuAtStart.worker) * 1e6) / sent : 0 };
   probing = false;
   await probeDone;
   const batchRate = sent / batchSeconds;
-  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected)`);
+  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected); CPU ${Math.round(batchCpuUs.server)} µs/message${s.worker ? ` in the API node, ${Math.round(batchCpuUs.worker)} in the worker` : ''}`);
 
   // Phase 2: the single endpoint, one new person per request.
   let n = 0;
@@ -73,8 +75,10 @@ try {
       headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ record: { identityMap: { email: [{ id: `single-${n++}@bench.example.com` }] }, loyalty: { points: n } } }) }) }],
     });
+  const cpuBeforeSingle = cpuSeconds(s.server.pid);
   const single = await singleLoad(s, SINGLE_SECONDS);
-  log(`single: ${Math.round(single.requests.average)} req/s, p99 ${single.latency.p99} ms, non-2xx ${single.non2xx}`);
+  const singleCpuUs = ((cpuSeconds(s.server.pid) - cpuBeforeSingle) * 1e6) / single.requests.total;
+  log(`single: ${Math.round(single.requests.average)} req/s, p99 ${single.latency.p99} ms, non-2xx ${single.non2xx}, server CPU ${Math.round(singleCpuUs)} µs/request`);
   // What usage telemetry and rate-limit checks cost: the same load on a server without them,
   // alternated with one that has them, in this run.
   const off = await startBenchServer({ TESSERA_USAGE: 'off', TESSERA_RATE_LIMITS: 'off' });
@@ -119,6 +123,9 @@ try {
       batch_acknowledged_per_s: Math.round(sent / ackSeconds),
       single_requests_per_s: Math.round(single.requests.average),
       single_p99_ms: single.latency.p99,
+      batch_server_cpu_us_per_message: Math.round(batchCpuUs.server),
+      ...(s.worker ? { batch_worker_cpu_us_per_message: Math.round(batchCpuUs.worker) } : {}),
+      single_server_cpu_us_per_request: Math.round(singleCpuUs),
       visible_after_ack_p50_ms: round(percentile(visibleSorted, 50)),
       visible_after_ack_p99_ms: round(percentile(visibleSorted, 99)),
       profile_read_p50_ms: reads.latency.p50,

@@ -5,7 +5,7 @@
  * real-time API on that store: PATCH …/data/Customer/{id} and POST …/data/UnifiedActivity
  * (requests/s, p50/p99), with a bare Fastify no-op server's requests/s as the denominator.
  */
-import { arg, peakRssMb, report, round } from './lib/harness.js';
+import { arg, cpuSeconds, peakRssMb, report, round } from './lib/harness.js';
 import { json } from './lib/http.js';
 import { cannon, KEY, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
 import { emailOf } from './lib/traffic.js';
@@ -32,6 +32,7 @@ try {
   const pick = (): string => ids[(k++ * 7919) % ids.length]!;
   const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
+  let cpu = cpuSeconds(s.server.pid);
   const patch = await cannon({
     url: s.api,
     connections: CONNECTIONS,
@@ -39,7 +40,9 @@ try {
     headers,
     requests: [{ setupRequest: (req) => ({ ...req, method: 'PATCH', path: `/api/instances/default/data/Customer/${pick()}?caller=bench`, body: JSON.stringify({ loyalty: { points: k }, homeAddress: { city: `City ${k % 50}` } }) }) }],
   });
-  log(`PATCH: ${Math.round(patch.requests.average)} req/s, p50 ${patch.latency.p50} ms, p99 ${patch.latency.p99} ms, non-2xx ${patch.non2xx}`);
+  const patchCpuUs = ((cpuSeconds(s.server.pid) - cpu) * 1e6) / patch.requests.total;
+  log(`PATCH: ${Math.round(patch.requests.average)} req/s, p50 ${patch.latency.p50} ms, p99 ${patch.latency.p99} ms, non-2xx ${patch.non2xx}, server CPU ${Math.round(patchCpuUs)} µs/request`);
+  cpu = cpuSeconds(s.server.pid);
 
   let a = 0;
   const activity = await cannon({
@@ -58,7 +61,8 @@ try {
       },
     ],
   });
-  log(`activity POST: ${Math.round(activity.requests.average)} req/s, p50 ${activity.latency.p50} ms, p99 ${activity.latency.p99} ms, non-2xx ${activity.non2xx}`);
+  const activityCpuUs = ((cpuSeconds(s.server.pid) - cpu) * 1e6) / activity.requests.total;
+  log(`activity POST: ${Math.round(activity.requests.average)} req/s, p50 ${activity.latency.p50} ms, p99 ${activity.latency.p99} ms, non-2xx ${activity.non2xx}, server CPU ${Math.round(activityCpuUs)} µs/request`);
   if (patch.non2xx + activity.non2xx > 0) throw new Error(`${patch.non2xx + activity.non2xx} requests failed; the figures would mean nothing`);
   const rss = peakRssMb(s.server.pid);
   const noopRate = await noopBaseline(CONNECTIONS, SECONDS, JSON.stringify({ loyalty: { points: 1 }, homeAddress: { city: 'City 1' } }));
@@ -72,6 +76,8 @@ try {
       activity_requests_per_s: Math.round(activity.requests.average),
       activity_p50_ms: activity.latency.p50,
       activity_p99_ms: activity.latency.p99,
+      patch_server_cpu_us_per_request: Math.round(patchCpuUs),
+      activity_server_cpu_us_per_request: Math.round(activityCpuUs),
       patch_vs_noop_ratio: round(patch.requests.average / noopRate, 3),
       activity_vs_noop_ratio: round(activity.requests.average / noopRate, 3),
       non_2xx_count: patch.non2xx + activity.non2xx,
