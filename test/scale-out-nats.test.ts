@@ -230,6 +230,9 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     // The API nodes count what they put in the log for the workers.
     const queued = async (api: ServerProcess): Promise<number> => Number(/tessera_records_committed_total\{outcome="queued"\} (\d+)/.exec(await (await fetch(`${api.url}/metrics`)).text())?.[1] ?? 0);
     expect((await queued(api1)) + (await queued(api2))).toBe(acked.length);
+    // Both workers say the cluster has caught up with the log (every partition applied, the lake written).
+    await until('the lake writer past every message', async () => ((await (await fetch(`${w1.url}/health`)).json()) as { caughtUp: boolean }).caughtUp);
+    expect(((await (await fetch(`${w2.url}/health`)).json()) as { caughtUp: boolean }).caughtUp).toBe(true);
     process.stderr.write(`scale-out: transactions run again after a race: ${h1.retriedTransactions + h2.retriedTransactions}\n`);
     // The lake writer kept every record, once.
     await until('the lake holds every record', async () => lakeRecordIds(c.lakeDir).length >= acked.length);

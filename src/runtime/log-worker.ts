@@ -234,12 +234,18 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   tick();
   const timer = setInterval(tick, REBALANCE_MS);
 
+  /** Whether every partition is applied, and the lake written, up to the log's last message. */
+  const caughtUp = async (): Promise<boolean> => {
+    const [last, offsets] = await Promise.all([log.lastSeqs(), state.offsets()]);
+    return last.every((seq, p) => seq <= (offsets.get(partitionConsumer(p)) ?? 0) && seq <= (offsets.get(LAKE_CONSUMER) ?? 0));
+  };
   const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, merges, identityWarnings, retriedTransactions: writer.retried });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   if (options.port !== undefined) {
     app = Fastify({ logger: false });
-    app.get('/health', async () => ({ status: 'ok', ...status() }));
+    // `caughtUp`: the cluster's, not just this worker's (null when the log or the database did not answer).
+    app.get('/health', async () => ({ status: 'ok', ...status(), caughtUp: await caughtUp().catch(() => null) }));
     const registry = workerMetrics(status);
     app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     url = await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
@@ -250,10 +256,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       return url;
     },
     status,
-    async caughtUp() {
-      const [last, offsets] = await Promise.all([log.lastSeqs(), state.offsets()]);
-      return last.every((seq, p) => seq <= (offsets.get(partitionConsumer(p)) ?? 0) && seq <= (offsets.get(LAKE_CONSUMER) ?? 0));
-    },
+    caughtUp,
     compactLake() {
       if (!lakeTask) return Promise.reject(new Error('this worker does not hold the lake writer'));
       return new Promise<number>((resolve, reject) => upkeepWaiters.push({ resolve, reject }));
