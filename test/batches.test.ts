@@ -122,6 +122,25 @@ describe('batch ingestion', () => {
     expect(js.counts).toEqual({ rowsRead: 3, rowsApplied: 3, rowsFailed: 0 });
   });
 
+  it('uses the column mapping stored on the dataset, with a batch\'s own laid over it', async () => {
+    const api = ctx.ts.api;
+    const bad = await api('PATCH', `/api/instances/default/manage/datasets/${febrl}`, { body: { columnMapping: { id: '' } } });
+    expect(bad.status).toBe(400);
+    const set = await api('PATCH', `/api/instances/default/manage/datasets/${febrl}`, { body: { columnMapping: { 'Record ID': 'rec_id', 'First Name': 'given_name', Born: 'date_of_birth' } } });
+    expect(set.status).toBe(200);
+    expect(set.body.columnMapping).toEqual({ 'Record ID': 'rec_id', 'First Name': 'given_name', Born: 'date_of_birth' });
+    expect((await api('GET', `/api/instances/default/manage/datasets/${febrl}`)).body.columnMapping).toEqual(set.body.columnMapping);
+    const stored = await runBatch({ datasetId: febrl, format: 'csv' }, [['export.csv', 'Record ID,First Name,Born\nm-1,mia,19900102\n']]);
+    expect(stored.status, JSON.stringify(stored)).toBe('success');
+    expect(stored.mapping).toEqual(set.body.columnMapping);
+    expect((await api('GET', '/api/instances/default/profiles?identity=febrlId:m-1')).body.attributes).toEqual({ rec_id: 'm-1', given_name: 'mia', date_of_birth: '1990-01-02' });
+    // A batch maps one column otherwise; the dataset's mapping holds for the rest.
+    const over = await runBatch({ datasetId: febrl, format: 'csv', mapping: { 'First Name': 'surname' } }, [['export.csv', 'Record ID,First Name\nm-2,moss\n']]);
+    expect(over.status, JSON.stringify(over)).toBe('success');
+    expect((await api('GET', '/api/instances/default/profiles?identity=febrlId:m-2')).body.attributes).toEqual({ rec_id: 'm-2', surname: 'moss' });
+    expect((await api('PATCH', `/api/instances/default/manage/datasets/${febrl}`, { body: { columnMapping: {} } })).body.columnMapping).toEqual({});
+  });
+
   it('takes Parquet, row group by row group, with typed columns', async () => {
     const n = 2500;
     const file = Buffer.from(

@@ -73,10 +73,10 @@ describe.each(backends)('the control plane on %s', (_name, open) => {
     const schema = { instanceId: 'acme', id: 's1', name: 'Person', class: 'profile' as const, jsonSchema: { type: 'object' }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }], fieldGroups: ['address'], idField: '_id', timestampField: 'timestamp', version: 1, createdAt: 3 };
     await control.createSchema(schema);
     expect(await control.listSchemas('acme')).toEqual([schema]);
-    const dataset = { instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, createdAt: 4 };
+    const dataset = { instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, columnMapping: {}, createdAt: 4 };
     await control.createDataset(dataset);
-    await control.updateDataset({ ...dataset, precedence: 7, retentionDays: 30 });
-    expect(await control.listDatasets('acme')).toEqual([{ ...dataset, precedence: 7, retentionDays: 30 }]);
+    await control.updateDataset({ ...dataset, precedence: 7, retentionDays: 30, columnMapping: { Surname: 'person.name.lastName' } });
+    expect(await control.listDatasets('acme')).toEqual([{ ...dataset, precedence: 7, retentionDays: 30, columnMapping: { Surname: 'person.name.lastName' } }]);
     expect(await control.getUnificationConfig('acme')).toBeUndefined();
     const config = { mode: 'rules' as const, datasets: [{ dataset: 'crm', dedupRules: [{ conditions: [{ field: 'email' }] }] }] };
     await control.putUnificationConfig('acme', config, 5);
@@ -94,7 +94,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     cleanups.push(() => s.drop());
     await Promise.all([s.openAnother(), s.openAnother()]);
     const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {
@@ -132,7 +132,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     const setup = new SqlControlStore(new PgClient(s.pool));
     await setup.createInstance({ id: 'acme', name: 'Acme', createdAt: 1, settings: SETTINGS });
     await setup.createSchema({ instanceId: 'acme', id: 's1', name: 'Person', class: 'profile', jsonSchema: { type: 'object' }, identities: [], fieldGroups: [], idField: '_id', timestampField: 'timestamp', version: 1, createdAt: 1 });
-    await setup.createDataset({ instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, createdAt: 1 });
+    await setup.createDataset({ instanceId: 'acme', id: 'd1', name: 'crm', schemaId: 's1', enabledForProfile: true, enabledForIdentity: true, precedence: 1, retentionDays: null, columnMapping: {}, createdAt: 1 });
     await setup.putUnificationConfig('acme', { mode: 'rules', datasets: [{ dataset: 'crm', dedupRules: [{ conditions: [{ field: 'email' }] }] }] }, 1);
     let running = 0;
     let most = 0;

@@ -16,7 +16,8 @@ export interface Batch {
   status: BatchStatus;
   /** Percent of failed rows above which the batch fails whole. */
   errorThreshold: number;
-  options: { mapping: Record<string, string>; csv: CsvOptions; caller: string | null };
+  /** `mapping`: the dataset's column mapping with the batch's own laid over it; `requiredColumns`: the columns the batch's own names (a file without one of them fails; the dataset's apply where present). */
+  options: { mapping: Record<string, string>; requiredColumns?: string[]; csv: CsvOptions; caller: string | null };
   files: Array<{ name: string; bytes: number }>;
   rowsRead: number;
   rowsApplied: number;

@@ -59,7 +59,8 @@ export class BatchService {
       format: input.format,
       status: 'loading',
       errorThreshold: input.errorThreshold ?? 5,
-      options: { mapping: input.mapping ?? {}, csv, caller: input.caller ?? null },
+      // The dataset's stored mapping, with the batch's own laid over it.
+      options: { mapping: { ...dataset.columnMapping, ...(input.mapping ?? {}) }, requiredColumns: Object.keys(input.mapping ?? {}), csv, caller: input.caller ?? null },
       files: [],
       rowsRead: 0,
       rowsApplied: 0,
@@ -133,7 +134,7 @@ export class BatchService {
     const dataset = catalog.datasetsById.get(b.datasetId)!;
     const schema = catalog.schemaOf(dataset).jsonSchema;
     for (const file of b.files) {
-      for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping)) {
+      for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping, b.options.requiredColumns)) {
         yield { file: file.name, row: row.row, ...this.prepareRow(b, catalog, file.name, row, schema, validating ? VALIDATING_ID : newId()) };
       }
     }

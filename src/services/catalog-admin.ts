@@ -33,6 +33,7 @@ export interface DatasetInput {
   enabledForIdentity?: boolean;
   precedence?: number;
   retentionDays?: number | null;
+  columnMapping?: Record<string, string>;
 }
 
 const uniqueViolation = (err: unknown): boolean => String(err).includes('UNIQUE');
@@ -124,6 +125,7 @@ export class CatalogAdmin {
       enabledForIdentity: input.enabledForIdentity ?? true,
       precedence: input.precedence ?? 100,
       retentionDays: input.retentionDays ?? null,
+      columnMapping: input.columnMapping ?? {},
       createdAt: this.clock.now(),
     };
     try {
@@ -146,7 +148,7 @@ export class CatalogAdmin {
     return dataset;
   }
 
-  async updateDataset(instanceId: string, idOrName: string, patch: Partial<Pick<DatasetDef, 'enabledForProfile' | 'enabledForIdentity' | 'precedence' | 'retentionDays'>>): Promise<DatasetDef> {
+  async updateDataset(instanceId: string, idOrName: string, patch: Partial<Pick<DatasetDef, 'enabledForProfile' | 'enabledForIdentity' | 'precedence' | 'retentionDays' | 'columnMapping'>>): Promise<DatasetDef> {
     const dataset = { ...(await this.getDataset(instanceId, idOrName)), ...patch };
     await this.control.updateDataset(dataset);
     this.catalog.invalidate(instanceId);

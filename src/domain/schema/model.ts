@@ -37,6 +37,8 @@ export interface DatasetDef {
   precedence: number;
   /** Days the lake keeps this dataset's records (null: for ever). Older lake partitions are deleted. */
   retentionDays: number | null;
+  /** File column → schema field (dotted path) for batch imports into this dataset; a batch's own mapping is laid over it. */
+  columnMapping: Record<string, string>;
   createdAt: number;
 }
 

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Batch } from '../../ports/batch-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
+import { ColumnMapping } from '../schemas/manage.js';
 
 
 export const batchView = (b: Batch) => ({
@@ -31,7 +32,7 @@ const CreateBatchBody = Type.Object({
   datasetId: Type.String({ minLength: 1, description: 'dataset id or name' }),
   format: Type.Union([Type.Literal('csv'), Type.Literal('ndjson'), Type.Literal('json'), Type.Literal('parquet')]),
   errorThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'percent of failed rows above which the batch fails whole (default 5)' })),
-  mapping: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { description: 'file column → schema field (dotted path)' })),
+  mapping: Type.Optional(ColumnMapping),
   csv: Type.Optional(
     Type.Object({
       delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1 })),

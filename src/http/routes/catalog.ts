@@ -29,6 +29,7 @@ const datasetView = (d: DatasetDef) => ({
   enabledForIdentity: d.enabledForIdentity,
   precedence: d.precedence,
   retentionDays: d.retentionDays,
+  columnMapping: d.columnMapping,
   createdAt: iso(d.createdAt),
 });
 

@@ -32,6 +32,12 @@ export const CreateSchemaBody = Type.Object({
   timestampField: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
 });
 
+/** File column → schema field, for batch imports (a dataset's stored one, or a batch's own). */
+export const ColumnMapping = Type.Record(Type.String({ minLength: 1, maxLength: 500 }), Type.String({ minLength: 1, maxLength: 500 }), {
+  maxProperties: 1000,
+  description: 'file column → schema field (dotted path); a batch\'s own mapping is laid over the dataset\'s',
+});
+
 export const CreateDatasetBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.-]+$' }),
   schemaId: Type.String({ minLength: 1 }),
@@ -39,6 +45,7 @@ export const CreateDatasetBody = Type.Object({
   enabledForIdentity: Type.Optional(Type.Boolean()),
   precedence: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   retentionDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()], { description: 'days the lake keeps this dataset\'s records; null keeps them for ever' })),
+  columnMapping: Type.Optional(ColumnMapping),
 });
 
 export const UpdateDatasetBody = Type.Object(
@@ -47,6 +54,7 @@ export const UpdateDatasetBody = Type.Object(
     enabledForIdentity: Type.Optional(Type.Boolean()),
     precedence: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     retentionDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36_500 }), Type.Null()])),
+    columnMapping: Type.Optional(ColumnMapping),
   },
   { additionalProperties: false },
 );

@@ -28,14 +28,14 @@ async function bytes(path: string): Promise<Readable> {
   return raw.pipe(gunzip);
 }
 
-/** Checks a CSV header: named, unique columns, and every mapped column present. */
-export function checkHeader(columns: string[], mapping: Readonly<Record<string, string>>): void {
+/** Checks a CSV header: named, unique columns, and every required (mapped) column present. */
+export function checkHeader(columns: string[], required: readonly string[]): void {
   if (columns.length === 0 || columns.every((c) => c === '')) throw new FileError('the file has no header row');
   const empty = columns.findIndex((c) => c === '');
   if (empty >= 0) throw new FileError(`header column ${empty + 1} has no name`);
   const dup = columns.find((c, i) => columns.indexOf(c) !== i);
   if (dup !== undefined) throw new FileError(`header column "${dup}" appears twice`);
-  const missing = Object.keys(mapping).filter((c) => !columns.includes(c));
+  const missing = required.filter((c) => !columns.includes(c));
   if (missing.length > 0) throw new FileError(`the mapping names columns the header does not have: ${missing.join(', ')}`);
 }
 
@@ -45,7 +45,8 @@ export function checkHeader(columns: string[], mapping: Readonly<Record<string, 
  * trimming. NDJSON: one JSON value a line. JSON: one array (up to 64 MB). Parquet: row group by
  * row group.
  */
-export async function* readRows(path: string, format: BatchFormat, csv: CsvOptions, mapping: Readonly<Record<string, string>>): AsyncGenerator<Row> {
+/** `required`: the columns a CSV header must have (by default every column the mapping names). */
+export async function* readRows(path: string, format: BatchFormat, csv: CsvOptions, mapping: Readonly<Record<string, string>>, required: readonly string[] = Object.keys(mapping)): AsyncGenerator<Row> {
   if (format === 'parquet') {
     yield* readParquet(path, mapping);
     return;
@@ -62,7 +63,7 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
       for await (const record of parser as AsyncIterable<string[]>) {
         if (!header) {
           header = record.map((c) => c.trim());
-          checkHeader(header, mapping);
+          checkHeader(header, required);
           continue;
         }
         n++;

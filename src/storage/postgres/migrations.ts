@@ -170,6 +170,11 @@ $fn$;`,
     name: 'instances: a catalog version, moved on by every catalog change (workers reload when a record was validated under a newer one)',
     sql: 'ALTER TABLE instances ADD COLUMN catalog_version BIGINT NOT NULL DEFAULT 0;',
   },
+  {
+    version: 6,
+    name: 'datasets: a column mapping for batch imports',
+    sql: 'ALTER TABLE datasets ADD COLUMN column_mapping TEXT;',
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */

@@ -40,6 +40,7 @@ interface DatasetRow {
   enabled_identity: number;
   precedence: number;
   retention_days: number | null;
+  column_mapping: string | null;
   created_at: number;
 }
 
@@ -88,6 +89,8 @@ const toSchema = (r: SchemaRow): SchemaDef => ({
   createdAt: r.created_at,
 });
 
+const mappingText = (m: Record<string, string>): string | null => (Object.keys(m).length > 0 ? JSON.stringify(m) : null);
+
 const toDataset = (r: DatasetRow): DatasetDef => ({
   instanceId: r.instance_id,
   id: r.id,
@@ -97,6 +100,7 @@ const toDataset = (r: DatasetRow): DatasetDef => ({
   enabledForIdentity: r.enabled_identity === 1,
   precedence: r.precedence,
   retentionDays: r.retention_days,
+  columnMapping: r.column_mapping ? (JSON.parse(r.column_mapping) as Record<string, string>) : {},
   createdAt: r.created_at,
 });
 
@@ -197,19 +201,20 @@ export class SqlControlStore implements ControlStore {
 
   async createDataset(d: DatasetDef): Promise<void> {
     await this.db.run(
-      `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, retention_days, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, d.createdAt],
+      `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, retention_days, column_mapping, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, mappingText(d.columnMapping), d.createdAt],
     );
     await this.catalogChanged(d.instanceId);
   }
 
   async updateDataset(d: DatasetDef): Promise<void> {
-    await this.db.run('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ?, retention_days = ? WHERE instance_id = ? AND id = ?', [
+    await this.db.run('UPDATE datasets SET enabled_profile = ?, enabled_identity = ?, precedence = ?, retention_days = ?, column_mapping = ? WHERE instance_id = ? AND id = ?', [
       d.enabledForProfile ? 1 : 0,
       d.enabledForIdentity ? 1 : 0,
       d.precedence,
       d.retentionDays,
+      mappingText(d.columnMapping),
       d.instanceId,
       d.id,
     ]);

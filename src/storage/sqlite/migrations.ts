@@ -158,6 +158,11 @@ CREATE TABLE enrichments (
     name: 'instances: a catalog version, moved on by every catalog change (scale-out workers reload when a record was validated under a newer one)',
     sql: 'ALTER TABLE instances ADD COLUMN catalog_version INTEGER NOT NULL DEFAULT 0;',
   },
+  {
+    version: 9,
+    name: 'datasets: a column mapping for batch imports',
+    sql: 'ALTER TABLE datasets ADD COLUMN column_mapping TEXT;',
+  },
 ];
 
 export function migrate(db: Database.Database): void {
