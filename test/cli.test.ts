@@ -152,7 +152,7 @@ describe('tessera import', () => {
     expect(offline.stdout).toMatch(/refresh \S+: success .*\(0 new, 0 merged, 0 split\)/);
   });
 
-  it('imports a file into a dataset through a running server and sums up the row errors', async () => {
+  it('imports a file into a dataset through a running server or on its data dir, and sums up the row errors', async () => {
     const dataDir = tempDir();
     const s = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'imp-admin-key-0123456789' }));
     const api = makeApi(s.url, 'imp-admin-key-0123456789');
@@ -175,6 +175,24 @@ describe('tessera import', () => {
     const noKey = runCli(['import', file, '--dataset', 'people', '--server', s.url], { TESSERA_KEY: '' });
     expect(noKey.status).toBe(1);
     expect(noKey.stderr).toContain('API key');
+
+    // With the server stopped, on the data dir: the same batch pipeline, seen by the server afterwards.
+    s.child.kill('SIGTERM');
+    await s.exited;
+    const offline = { TESSERA_KEY: '', TESSERA_URL: '' };
+    const ndjson = join(dataDir, 'more.ndjson');
+    writeFileSync(ndjson, '{"rec_id":"off-1","postcode":"2600"}\n{"rec_id":"off-2","date_of_birth":"19991301"}\n{"rec_id":"off-3"}\n');
+    const onDisk = runCli(['import', ndjson, '--dataset', 'people', '--data-dir', dataDir, '--error-threshold', '50'], offline);
+    expect(onDisk.status, onDisk.stderr).toBe(0);
+    expect(onDisk.stdout).toMatch(/batch \S+: partial — 3 rows read, 2 applied, 1 failed/);
+    expect(onDisk.stdout).toMatch(/row 2: .*date_of_birth/);
+    expect(runCli(['import', ndjson, '--dataset', 'people', '--data-dir', dataDir, '--error-threshold', 'lots'], offline).stderr).toContain('--error-threshold takes a percentage');
+    const unknown = runCli(['import', ndjson, '--dataset', 'nope', '--data-dir', dataDir], offline);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('datasetId nope does not name a dataset');
+    const again = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'imp-admin-key-0123456789' }));
+    const p2 = await makeApi(again.url, 'imp-admin-key-0123456789')('GET', '/api/instances/default/profiles?identity=febrlId:off-1');
+    expect(p2.body.attributes).toEqual({ rec_id: 'off-1', postcode: '2600' });
   });
 });
 

@@ -4,37 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import type { UnificationConfig } from '../../domain/unify/config.js';
 import type { RefreshRun } from '../../ports/refresh-runs.js';
-import { openTessera, type Tessera } from '../../runtime/tessera.js';
 import { runView } from '../../http/routes/refresh.js';
-import { dataDirOf } from './data-dir.js';
 import { call, serverOf } from './server-call.js';
+import { local, targetOptions, type TargetFlags } from './target.js';
 
 type RunView = ReturnType<typeof runView>;
-
-interface TargetFlags {
-  instance: string;
-  server?: string;
-  key?: string;
-  dataDir?: string;
-}
-
-const targetOptions = (command: Command): Command =>
-  command
-    .option('-i, --instance <id>', 'instance', 'default')
-    .option('--server <url>', 'a running Tessera (env TESSERA_URL); without a server or key, the data dir is used (stop the server first)')
-    .option('--key <key>', 'API key, contributor or admin (env TESSERA_KEY)')
-    .option('-d, --data-dir <dir>', 'data dir when no server is given (env TESSERA_DATA_DIR, default ./data)');
-
-/** Runs `fn` against the local data dir (opening Tessera) or returns undefined when a server is named. */
-async function local<T>(flags: TargetFlags, fn: (t: Tessera) => Promise<T>): Promise<T> {
-  const t = await openTessera({ dataDir: dataDirOf(flags.dataDir) });
-  try {
-    await t.instances.get(flags.instance);
-    return await fn(t);
-  } finally {
-    await t.close();
-  }
-}
 
 const summary = (run: RunView): string => {
   const counts = run.counts as Record<string, number>;
