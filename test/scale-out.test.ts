@@ -63,6 +63,31 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     expect(a.body.customerId).toBe(b.body.customerId);
   });
 
+  it('a catalog change made through one node holds on the other within a second', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    const one = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const two = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const base = '/api/instances/default/manage';
+    const schemaRes = await one('POST', `${base}/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
+    await one('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
+    const send = (i: number) => two('POST', '/api/instances/default/collection/crm?syncValidation=true', { body: { record: { crmId: `W${i}`, identityMap: { loyaltyId: [{ id: `L${i}` }] } } } });
+    // Node two has loaded the catalog: loyaltyId is no namespace of it.
+    const before = await send(0);
+    expect(before.status).toBe(400);
+    expect(before.body.code).toBe('unknown_namespace');
+    expect((await one('POST', `${base}/namespaces`, { body: { code: 'loyaltyId' } })).status).toBe(201);
+    const changed = performance.now();
+    let i = 1;
+    while ((await send(i)).status !== 200) {
+      // Reloaded by age alone, it would take up to 5 s.
+      expect(performance.now() - changed).toBeLessThan(2_500);
+      await new Promise((r) => setTimeout(r, 50));
+      i++;
+    }
+  });
+
   it('two API nodes share the instance\'s rate limit', async () => {
     const schema = await freshSchemaName();
     cleanups.push(() => dropSchema(schema));

@@ -20,6 +20,9 @@ import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { ApplyWorker } from './apply-worker.js';
 
+/** How often a node of the PostgreSQL backend looks for catalog changes made by other nodes. */
+export const CATALOG_WATCH_MS = 500;
+
 /** The one writer of profile state as the runtime sees it: a writer thread, or in process. */
 export interface Applier extends ApplyEngine {
   /** Undefined while it runs; the error that stopped it otherwise. */
@@ -82,8 +85,10 @@ export async function postgresBackend(dataDir: string, options: PostgresOptions)
   const pool = await openPostgres(options);
   const sql = new PgClient(pool);
   const control = new SqlControlStore(sql);
-  // Other nodes change the catalog too: it is loaded again every few seconds.
+  // Other nodes change the catalog too: a change is seen within half a second (its version), and
+  // every catalog is loaded again every few seconds whatever happens.
   const catalog = new Catalog(control, { maxAgeMs: 5_000 });
+  const unwatch = catalog.watch(CATALOG_WATCH_MS);
   const reader = new SqlProfileReader(sql);
   const lake = new FsLake(join(dataDir, 'lake'));
   const writer = new SqlProfileWriter(sql);
@@ -99,6 +104,7 @@ export async function postgresBackend(dataDir: string, options: PostgresOptions)
     lock: new AdvisoryLock(pool, options.schema ?? ''),
     rateLimiter: new SharedRateLimiter(sql),
     async close() {
+      unwatch();
       await pool.end();
     },
   };

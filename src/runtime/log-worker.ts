@@ -18,6 +18,7 @@ import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqlLogStateStore } from '../storage/sql/log-state-store.js';
 import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
 import { workerMetrics } from './worker-metrics.js';
+import { CATALOG_WATCH_MS } from './backends.js';
 
 export interface LogWorkerOptions {
   postgres: PostgresOptions;
@@ -89,6 +90,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const sql = new PgClient(pool);
   const control = new SqlControlStore(sql);
   const catalog = new Catalog(control, { maxAgeMs: 5_000 });
+  const unwatch = catalog.watch(CATALOG_WATCH_MS);
   // One transaction at a time in a worker: its partitions' groups side by side kept waiting on
   // each other's new identities (one person's records spread over partitions) and redoing work.
   const writer = new SqlProfileWriter(sql);
@@ -266,6 +268,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       closing ??= (async () => {
         stopped = true;
         clearInterval(timer);
+        unwatch();
         await ticking;
         await Promise.all([...tasks.values()].map(stop));
         if (lakeTask) await stop(lakeTask);

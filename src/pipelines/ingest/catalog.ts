@@ -176,6 +176,24 @@ export class Catalog {
 
   private readonly listeners: Array<(instanceId: string) => void> = [];
 
+  /**
+   * Processes that do not hear other nodes' changes: every `intervalMs`, the catalogs of instances
+   * whose catalog version has moved on since they were loaded are loaded again. Returns the stop.
+   */
+  watch(intervalMs: number): () => void {
+    const timer = setInterval(() => void this.reloadChanged().catch(() => undefined), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async reloadChanged(): Promise<void> {
+    if (this.cache.size === 0) return;
+    for (const instance of await this.control.listInstances()) {
+      const loaded = await this.cache.get(instance.id)?.catch(() => undefined);
+      if (loaded && loaded.version < (instance.catalogVersion ?? 0)) this.invalidate(instance.id);
+    }
+  }
+
   invalidate(instanceId: string): void {
     this.cache.delete(instanceId);
     for (const l of this.listeners) l(instanceId);
