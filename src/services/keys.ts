@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digest } from '../domain/digest.js';
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound, TesseraError } from '../domain/errors.js';
 import { newId, newSecret } from '../domain/ids.js';
@@ -9,7 +9,7 @@ const RANK: Record<Role, number> = { viewer: 0, contributor: 1, admin: 2 };
 
 export const roleAllows = (have: Role, need: Role): boolean => RANK[have] >= RANK[need];
 
-export const hashKey = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+export const hashKey = (secret: string): string => digest('sha256', secret, 'hex');
 
 export interface IssuedKey {
   key: ApiKeyRecord;

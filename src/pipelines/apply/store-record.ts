@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { digest } from '../../domain/digest.js';
 import { extractIdentities, identityKey, type Identity } from '../../domain/identity/extract.js';
 import type { JsonObject } from '../../domain/json-path.js';
 import type { NewActivity, ProfileTx } from '../../ports/profile-store.js';
 import type { InstanceCatalog } from '../ingest/catalog.js';
 import type { ApplyOutcome, ApplyStatus, PreparedRecord } from '../records.js';
 
-const hashOf = (json: string): string => createHash('sha1').update(json).digest('base64url');
+const hashOf = (json: string): string => digest('sha1', json, 'base64url');
 
 /** Profile records add or replace the person's fragment for their dataset. */
 export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
