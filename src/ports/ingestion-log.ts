@@ -22,8 +22,6 @@ export interface IngestionLog {
   append(partition: number, payload: string, messageId: string): Promise<void>;
   /** Reads a partition (or every partition, `'all'`) in order from `fromSeq` on. */
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
-  /** The sequence number of the last message appended (0 when none). */
-  lastSeq(): Promise<number>;
   /** Each partition's last message's sequence number (0 when it holds none). */
   lastSeqs(): Promise<number[]>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */

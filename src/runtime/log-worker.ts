@@ -141,11 +141,6 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
       trimmed.set(p, below);
     }
   };
-  /** A record prepared under a newer catalog than this worker's copy: the copy is loaded again (else it is reloaded every 5 s). */
-  const freshen = async (instanceId: string, version: number): Promise<void> => {
-    const c = await catalog.get(instanceId);
-    if (c && c.version < version) catalog.invalidate(instanceId);
-  };
   const countOutcomes = (n: number, lists: ApplyOutcome[][]): void => {
     messages += n;
     for (const list of lists) {
@@ -175,7 +170,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
     const task = run(
       release,
       abort,
-      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => clock.now(), onApplied: countOutcomes, freshen }, partition, signal),
+      (signal) => applyPartition({ log, applyBatch, offset: (c) => state.offset(c), now: () => clock.now(), onApplied: countOutcomes, freshen: (instanceId, version) => catalog.reloadIfOlder(instanceId, version) }, partition, signal),
       `partition ${partition}`,
       () => tasks.delete(partition),
     );

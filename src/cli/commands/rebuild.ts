@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type ConfigFlags } from '../../config.js';
-import { rebuildScaleOut } from '../../runtime/rebuild-scale-out.js';
-import { openTessera } from '../../runtime/tessera.js';
+import { rebuildFromLake, rebuildScaleOut } from '../../runtime/rebuild.js';
 
 export function registerRebuild(program: Command): void {
   program
@@ -25,13 +24,7 @@ export function registerRebuild(program: Command): void {
         process.stdout.write(`wrote ${r.caughtUp} records from the log to the lake\nrebuilt ${what} from the lake: ${r.applied} records applied in ${took()}\n`);
         return;
       }
-      const t = await openTessera({ dataDir: config.dataDir, ...(config.postgres ? { postgres: config.postgres } : {}) });
-      try {
-        if (flags.instance) await t.instances.get(flags.instance);
-        const n = await t.rebuild(flags.instance);
-        process.stdout.write(`rebuilt ${what} from the lake: ${n} records applied in ${took()}\n`);
-      } finally {
-        await t.close();
-      }
+      const n = await rebuildFromLake({ dataDir: config.dataDir, ...(config.postgres ? { postgres: config.postgres } : {}), ...(flags.instance ? { instanceId: flags.instance } : {}) });
+      process.stdout.write(`rebuilt ${what} from the lake: ${n} records applied in ${took()}\n`);
     });
 }

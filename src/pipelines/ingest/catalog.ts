@@ -188,10 +188,13 @@ export class Catalog {
 
   private async reloadChanged(): Promise<void> {
     if (this.cache.size === 0) return;
-    for (const instance of await this.control.listInstances()) {
-      const loaded = await this.cache.get(instance.id)?.catch(() => undefined);
-      if (loaded && loaded.version < (instance.catalogVersion ?? 0)) this.invalidate(instance.id);
-    }
+    for (const instance of await this.control.listInstances()) await this.reloadIfOlder(instance.id, instance.catalogVersion ?? 0);
+  }
+
+  /** Drops an instance's loaded catalog when it is older than `version` (the next `get` loads it again); one not loaded stays so. */
+  async reloadIfOlder(instanceId: string, version: number): Promise<void> {
+    const loaded = await this.cache.get(instanceId)?.catch(() => undefined);
+    if (loaded && loaded.version < version) this.invalidate(instanceId);
   }
 
   invalidate(instanceId: string): void {

@@ -151,10 +151,6 @@ export class NatsIngestionLog implements IngestionLog {
     return new NatsLogReader(await consumer.consume({ max_messages: 256 }));
   }
 
-  async lastSeq(): Promise<number> {
-    return (await this.jsm.streams.info(this.options.stream)).state.last_seq;
-  }
-
   async lastSeqs(): Promise<number[]> {
     return Promise.all(
       Array.from({ length: this.options.partitions }, async (_, p) => {

@@ -15,6 +15,17 @@ export interface ScaleOutRebuild {
   applied: number;
 }
 
+/** `tessera rebuild`: opens Tessera on the data dir (and PostgreSQL), recomputes an instance (or all) from the lake; the records applied. */
+export async function rebuildFromLake(options: { dataDir: string; postgres?: PostgresOptions; instanceId?: string }): Promise<number> {
+  const t = await openTessera({ dataDir: options.dataDir, ...(options.postgres ? { postgres: options.postgres } : {}) });
+  try {
+    if (options.instanceId) await t.instances.get(options.instanceId);
+    return await t.rebuild(options.instanceId);
+  } finally {
+    await t.close();
+  }
+}
+
 /**
  * `tessera rebuild` of the scale-out mode: takes every worker's locks (so that no worker applies
  * meanwhile; it fails when one is running), writes to the shared lake what the log holds beyond
@@ -33,13 +44,7 @@ export async function rebuildScaleOut(options: { postgres: PostgresOptions; nats
       releases.push(release);
     }
     const caughtUp = await catchUpTheLake(options);
-    const t = await openTessera({ dataDir: options.dataDir, postgres: options.postgres });
-    try {
-      if (options.instanceId) await t.instances.get(options.instanceId);
-      return { caughtUp, applied: await t.rebuild(options.instanceId) };
-    } finally {
-      await t.close();
-    }
+    return { caughtUp, applied: await rebuildFromLake(options) };
   } finally {
     for (const release of releases.reverse()) await release();
     await leasePool.end();
