@@ -57,15 +57,14 @@ export function flattenLeaves(
   return out;
 }
 
-/** Depth of nesting of a JSON value, stopping early once `limit` is passed. */
-export function exceedsDepth(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (typeof node !== 'object' || node === null) continue;
-    if (depth >= limit) return true;
-    const children = Array.isArray(node) ? node : Object.values(node);
-    for (const child of children) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+/** Depth of nesting of a JSON value, stopping early once `limit` is passed (recursion at most `limit` deep). */
+export function exceedsDepth(value: unknown, limit: number, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth >= limit) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (exceedsDepth(child, limit, depth + 1)) return true;
+    return false;
   }
+  for (const key in value) if (exceedsDepth((value as Record<string, unknown>)[key], limit, depth + 1)) return true;
   return false;
 }

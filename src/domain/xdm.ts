@@ -5,10 +5,25 @@ import { isObject, type JsonObject, type JsonValue } from './json-path.js';
  * repository and the API form without prefixes. Tessera stores and validates the API form.
  */
 export function stripXdmPrefixes(value: JsonValue): JsonValue {
+  return hasXdmPrefix(value) ? strip(value) : value;
+}
+
+/** Whether any key, at any depth, has the prefix (a walk that allocates nothing: most records have none). */
+function hasXdmPrefix(value: JsonValue): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) {
+    for (const child of value) if (hasXdmPrefix(child)) return true;
+    return false;
+  }
+  for (const key in value) if (key.startsWith('xdm:') || hasXdmPrefix(value[key]!)) return true;
+  return false;
+}
+
+function strip(value: JsonValue): JsonValue {
   if (Array.isArray(value)) {
     let out: JsonValue[] | undefined;
     value.forEach((child, i) => {
-      const stripped = stripXdmPrefixes(child);
+      const stripped = strip(child);
       if (stripped !== child) (out ??= value.slice())[i] = stripped;
     });
     return out ?? value;
@@ -17,7 +32,7 @@ export function stripXdmPrefixes(value: JsonValue): JsonValue {
   let changed = false;
   const out: JsonObject = {};
   for (const [key, child] of Object.entries(value)) {
-    const stripped = stripXdmPrefixes(child);
+    const stripped = strip(child);
     const name = key.startsWith('xdm:') ? key.slice(4) : key;
     if (stripped !== child || name !== key) changed = true;
     out[name] = stripped;

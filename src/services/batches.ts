@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import { coerceRow } from '../domain/schema/coerce.js';
+import { rowCoercer, type RowCoercer } from '../domain/schema/coerce.js';
 import type { Batch, BatchFormat, BatchStore, CsvOptions, RowError } from '../ports/batch-store.js';
 import type { Committer } from '../pipelines/apply/committer.js';
 import { FileError, readRows, type Row } from '../pipelines/batch/read-rows.js';
@@ -132,19 +132,20 @@ export class BatchService {
   /** Every row of the batch's files, prepared (`validating`: for its errors only, the first pass; its record is not kept). */
   private async *prepared(b: Batch, catalog: InstanceCatalog, validating = false): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
     const dataset = catalog.datasetsById.get(b.datasetId)!;
-    const schema = catalog.schemaOf(dataset).jsonSchema;
+    const coerce = rowCoercer(catalog.schemaOf(dataset).jsonSchema, b.options.mapping);
     for (const file of b.files) {
       for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping, b.options.requiredColumns)) {
-        yield { file: file.name, row: row.row, ...this.prepareRow(b, catalog, file.name, row, schema, validating ? VALIDATING_ID : newId()) };
+        const { record, errors } = this.prepareRow(b, catalog, file.name, row, coerce, validating ? VALIDATING_ID : newId());
+        yield { file: file.name, row: row.row, record, errors };
       }
     }
   }
 
-  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, schema: Parameters<typeof coerceRow>[0], recordId: string): { record?: PreparedRecord; errors?: RowError[] } {
+  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, coerce: RowCoercer, recordId: string): { record?: PreparedRecord; errors?: RowError[] } {
     if (row.kind === 'bad') return { errors: [{ file, row: row.row, field: null, value: null, message: row.message }] };
     let raw = row.kind === 'json' ? row.value : undefined;
     if (row.kind === 'cells') {
-      const { record, errors } = coerceRow(schema, row.cells, b.options.mapping);
+      const { record, errors } = coerce(row.cells);
       if (errors.length > 0) return { errors: errors.map((e) => ({ file, row: row.row, field: e.field, value: e.value, message: e.message })) };
       raw = record;
     }

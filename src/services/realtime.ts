@@ -18,7 +18,10 @@ import { toTimelineItem, type TimelineItem } from './profiles.js';
 const KNOWN_PROFILES_MAX = 100_000;
 
 /** The activity a real-time record has just become (as the writer stored it). */
-const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => ({ ...activityOf(r, customerId), record: JSON.parse(r.recordJson) as JsonObject });
+const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => {
+  const { json, hash: _hash, ...activity } = activityOf(r, customerId, r.recordJson, '');
+  return { ...activity, record: JSON.parse(json) as JsonObject };
+};
 
 export interface RealtimeOptions {
   validUntil?: number;

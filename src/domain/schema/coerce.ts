@@ -21,43 +21,79 @@ export function parseDate(text: string): string | null {
   return `${m[1]}-${m[2]}-${m[3]}`;
 }
 
-/** One text cell as the schema's type says; an empty cell is missing (left out). */
-export function coerceCell(schema: JsonObject, field: string, text: string): { value?: JsonValue; error?: string } {
-  if (text === '') return {};
-  const sub = subschemaAt(schema, field);
+type Coerced = { value?: JsonValue; error?: string };
+
+const BOOLEANS = new Map<string, boolean>([['true', true], ['1', true], ['yes', true], ['y', true], ['false', false], ['0', false], ['no', false], ['n', false]]);
+
+/** How the text cells of one field are read, decided once from the field's schema. */
+function cellReader(sub: JsonObject | undefined): (text: string) => Coerced {
   const types = sub ? (Array.isArray(sub['type']) ? sub['type'] : [sub['type']]) : ['string'];
   if (types.includes('integer') || types.includes('number')) {
-    const n = Number(text);
-    if (!Number.isFinite(n)) return { error: 'not a number' };
-    if (!types.includes('number') && !Number.isInteger(n)) return { error: 'not an integer' };
-    return { value: n };
+    const integer = !types.includes('number');
+    return (text) => {
+      const n = Number(text);
+      if (!Number.isFinite(n)) return { error: 'not a number' };
+      if (integer && !Number.isInteger(n)) return { error: 'not an integer' };
+      return { value: n };
+    };
   }
   if (types.includes('boolean')) {
-    const t = text.toLowerCase();
-    if (['true', '1', 'yes', 'y'].includes(t)) return { value: true };
-    if (['false', '0', 'no', 'n'].includes(t)) return { value: false };
-    return { error: 'not a boolean (true/false, yes/no, 1/0)' };
+    return (text) => {
+      const b = BOOLEANS.get(text.toLowerCase());
+      return b === undefined ? { error: 'not a boolean (true/false, yes/no, 1/0)' } : { value: b };
+    };
   }
   if (sub?.['format'] === 'date') {
-    const d = parseDate(text);
-    return d === null ? { error: 'not a valid date (YYYY-MM-DD or YYYYMMDD)' } : { value: d };
+    return (text) => {
+      const d = parseDate(text);
+      return d === null ? { error: 'not a valid date (YYYY-MM-DD or YYYYMMDD)' } : { value: d };
+    };
   }
   if (sub?.['format'] === 'date-time') {
-    const t = Date.parse(text);
-    return Number.isNaN(t) ? { error: 'not a valid date-time (RFC 3339)' } : { value: new Date(t).toISOString() };
+    return (text) => {
+      const t = Date.parse(text);
+      return Number.isNaN(t) ? { error: 'not a valid date-time (RFC 3339)' } : { value: new Date(t).toISOString() };
+    };
   }
-  return { value: text };
+  return (text) => ({ value: text });
 }
 
-/** A row of text cells (column → text) as a record of the schema's types, with the cells that do not fit. */
-export function coerceRow(schema: JsonObject, row: Record<string, string>, mapping: Readonly<Record<string, string>>): { record: JsonObject; errors: CellError[] } {
-  const record: JsonObject = {};
-  const errors: CellError[] = [];
-  for (const [column, text] of Object.entries(row)) {
-    const field = mapping[column] ?? column;
-    const { value, error } = coerceCell(schema, field, text);
-    if (error) errors.push({ field, value: text, message: `${field}: ${error}` });
-    else if (value !== undefined) setFlatPath(record, field, value);
-  }
-  return { record, errors };
+/** One text cell as the schema's type says; an empty cell is missing (left out). */
+export function coerceCell(schema: JsonObject, field: string, text: string): Coerced {
+  return text === '' ? {} : cellReader(subschemaAt(schema, field))(text);
+}
+
+export type RowCoercer = (row: Record<string, string>) => { record: JsonObject; errors: CellError[] };
+
+/**
+ * Reads rows of text cells (column → text) as records of the schema's types, with the cells that
+ * do not fit. Each column's field and reader are worked out once, at its first cell.
+ */
+export function rowCoercer(schema: JsonObject, mapping: Readonly<Record<string, string>>): RowCoercer {
+  const columns = new Map<string, { field: string; read: (text: string) => Coerced }>();
+  const columnOf = (column: string): { field: string; read: (text: string) => Coerced } => {
+    let c = columns.get(column);
+    if (!c) {
+      const field = mapping[column] ?? column;
+      c = { field, read: cellReader(subschemaAt(schema, field)) };
+      columns.set(column, c);
+    }
+    return c;
+  };
+  return (row) => {
+    const record: JsonObject = {};
+    const errors: CellError[] = [];
+    for (const column in row) {
+      const text = row[column]!;
+      if (text === '') continue;
+      const { field, read } = columnOf(column);
+      const { value, error } = read(text);
+      if (error) errors.push({ field, value: text, message: `${field}: ${error}` });
+      else if (value !== undefined) {
+        if (field.includes('.') || field.includes('~')) setFlatPath(record, field, value);
+        else record[field] = value;
+      }
+    }
+    return { record, errors };
+  };
 }

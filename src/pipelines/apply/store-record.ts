@@ -22,8 +22,8 @@ export async function upsertFragment(tx: ProfileTx, r: PreparedRecord, customerI
   return changed ? 'applied' : 'unchanged';
 }
 
-/** The activity an activity record becomes on a profile (its body aside). */
-export const activityOf = (r: PreparedRecord, customerId: string): Omit<NewActivity, 'json' | 'hash'> => ({
+/** The activity an activity record becomes on a profile (one literal: the writer makes one per activity). */
+export const activityOf = (r: PreparedRecord, customerId: string, json: string, hash: string): NewActivity => ({
   activityId: r.recordKey,
   datasetId: r.datasetId,
   customerId,
@@ -31,13 +31,15 @@ export const activityOf = (r: PreparedRecord, customerId: string): Omit<NewActiv
   type: r.activityType,
   receivedAt: r.receipt.receivedAt,
   validUntil: r.validUntil,
+  json,
+  hash,
 });
 
 /** Activities are immutable: the same id again is a duplicate; with another body, a conflict. */
 export async function insertActivity(tx: ProfileTx, r: PreparedRecord, customerId: string): Promise<ApplyStatus> {
   const json = r.recordJson;
   const hash = hashOf(json);
-  const inserted = await tx.insertActivity(r.instanceId, { ...activityOf(r, customerId), json, hash });
+  const inserted = await tx.insertActivity(r.instanceId, activityOf(r, customerId, json, hash));
   if (inserted) return 'applied';
   // Segment-style tracking dedupes on messageId alone (a retry's corrected timestamp may differ).
   if (r.receipt.path === 'tracking') return 'duplicate';

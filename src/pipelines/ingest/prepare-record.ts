@@ -82,7 +82,11 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
   }
 
   const { receipt } = input;
-  const base = { instanceId: catalog.instance.id, datasetId: dataset.id, recordId: input.recordId, rawJson, recordJson, identities, receipt };
+  // One literal shape for every kind (a spread of a shared base object took a fifth of a batch row's preparation).
+  const made = (kind: 'profile' | 'activity', recordKey: string, timestamp: number, activityType: string | null, validUntil: number | null): PrepareResult => ({
+    ok: true,
+    record: { kind, instanceId: catalog.instance.id, datasetId: dataset.id, recordId: input.recordId, rawJson, recordJson, identities, recordKey, timestamp, activityType, validUntil, receipt },
+  });
   if (schema.class === 'activity') {
     const id = getPath(record, schema.idField);
     const ts = parseTimestamp(getPath(record, schema.timestampField));
@@ -98,7 +102,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
       return fail('no_identity', 'the activity carries no usable identity (identity fields or identityMap), so it cannot be tied to a profile');
     }
     const type = getPath(record, 'eventType') ?? getPath(record, 'ActivityType') ?? getPath(record, 'type');
-    return { ok: true, record: { ...base, kind: 'activity', recordKey: String(id), timestamp: ts!, activityType: typeof type === 'string' ? type : null, validUntil: input.validUntil ?? null } };
+    return made('activity', String(id), ts!, typeof type === 'string' ? type : null, input.validUntil ?? null);
   }
 
   if (identities.length === 0) {
@@ -106,5 +110,5 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
   }
   const primary = identities[0]!;
   const ts = parseTimestamp(getPath(record, schema.timestampField)) ?? receipt.receivedAt;
-  return { ok: true, record: { ...base, kind: 'profile', recordKey: `${primary.namespace}:${primary.value}`, timestamp: ts, activityType: null, validUntil: null } };
+  return made('profile', `${primary.namespace}:${primary.value}`, ts, null, null);
 }
