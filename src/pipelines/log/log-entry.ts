@@ -57,7 +57,10 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
     const stamp = (e: LogEntry): void => {
       if (w.catalogVersion !== undefined) e.catalogVersion = Math.max(e.catalogVersion ?? 0, w.catalogVersion);
     };
-    for (const r of w.records) add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + r.recordJson.length + 512, (e) => (e.records.push(r), stamp(e)));
+    for (const r of w.records) {
+      const wire = onWire(r);
+      add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + (wire === r ? r.recordJson.length : 0) + 512, (e) => (e.records.push(wire as PreparedRecord), stamp(e)));
+    }
     const first = w.records[0];
     const failedPartition = first ? partitionOf(partitionKey(first), partitions) : partitionOf(w.failed[0]?.requestId ?? '', partitions);
     for (const f of w.failed) add(failedPartition, w.instanceId, JSON.stringify(f.record).length + 512, (e) => (e.failed.push(f), stamp(e)));
@@ -66,4 +69,31 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
   return out;
 }
 
-export const decodeLogEntry = (payload: string): LogEntry => JSON.parse(payload) as LogEntry;
+/**
+ * A record as it travels: the API form (`recordJson`) is left out when it is the record as
+ * received (`rawJson`), as it mostly is, so that the record's text is encoded and decoded once.
+ */
+function onWire(r: PreparedRecord): PreparedRecord | Omit<PreparedRecord, 'recordJson'> {
+  if (r.recordJson !== r.rawJson) return r;
+  const wire: Omit<PreparedRecord, 'recordJson'> = {
+    kind: r.kind,
+    instanceId: r.instanceId,
+    datasetId: r.datasetId,
+    recordId: r.recordId,
+    rawJson: r.rawJson,
+    identities: r.identities,
+    recordKey: r.recordKey,
+    timestamp: r.timestamp,
+    activityType: r.activityType,
+    validUntil: r.validUntil,
+    receipt: r.receipt,
+  };
+  if (r.target !== undefined) wire.target = r.target;
+  return wire;
+}
+
+export function decodeLogEntry(payload: string): LogEntry {
+  const entry = JSON.parse(payload) as LogEntry;
+  for (const r of entry.records as Array<PreparedRecord | Omit<PreparedRecord, 'recordJson'>>) if (!('recordJson' in r)) (r as PreparedRecord).recordJson = r.rawJson;
+  return entry;
+}

@@ -47,6 +47,7 @@ export class FsLake implements Lake {
   private readonly writerTag = `${Date.now()}-${randomBytes(4).toString('hex')}`;
   private counter = 0;
   private lastSeq = 0;
+  private lastDay = { day: Number.NaN, text: '' };
 
   constructor(
     private readonly root: string,
@@ -65,11 +66,12 @@ export class FsLake implements Lake {
 
   async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
     const groups = new Map<string, { lines: string[]; indexes: number[]; bytes: number[] }>();
+    // Increasing across segments and restarts (microseconds since the epoch, or one more).
+    const nowSeq = Date.now() * 1000;
     entries.forEach((entry, index) => {
-      const dir = `${entry.instanceId}/${entry.datasetId}/date=${new Date(entry.receivedAt).toISOString().slice(0, 10)}`;
+      const dir = `${entry.instanceId}/${entry.datasetId}/date=${this.dayOf(entry.receivedAt)}`;
       const group = groups.get(dir) ?? { lines: [], indexes: [], bytes: [] };
-      // Increasing across segments and restarts (microseconds since the epoch, or one more).
-      this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000);
+      this.lastSeq = Math.max(this.lastSeq + 1, nowSeq);
       const line = lakeLineText(entry, this.lastSeq);
       group.lines.push(line);
       group.indexes.push(index);
@@ -94,6 +96,13 @@ export class FsLake implements Lake {
       }
     }
     return positions;
+  }
+
+  /** The UTC day of a time as YYYY-MM-DD (the records of a group mostly share one). */
+  private dayOf(ms: number): string {
+    const day = Math.floor(ms / 86_400_000);
+    if (day !== this.lastDay.day) this.lastDay = { day, text: new Date(day * 86_400_000).toISOString().slice(0, 10) };
+    return this.lastDay.text;
   }
 
   private segmentFor(dir: string): OpenSegment {
