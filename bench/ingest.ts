@@ -5,9 +5,9 @@
  * batch ingestion of generated traffic, the single endpoint, ack-to-visible latency, profile reads
  * on the loaded store, peak RSS, and a bare Fastify no-op server's requests/s as the denominator.
  */
-import { arg, cpuSeconds, peakRssMb, percentile, report, round } from './lib/harness.js';
+import { arg, cpuSeconds, cpuSecondsOfCommand, peakRssMb, percentile, report, round } from './lib/harness.js';
 import { http } from './lib/http.js';
-import { cannon, KEY, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
+import { BACKEND, cannon, KEY, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
 import { emailOf } from './lib/traffic.js';
 
 const PEOPLE = arg('people', 1_000_000);
@@ -42,7 +42,7 @@ try {
     }
   };
   const probeDone = probe();
-  const cpuAtStart = { server: cpuSeconds(s.server.pid), worker: s.worker ? cpuSeconds(s.worker.pid) : 0 };
+  const cpuAtStart = { server: cpuSeconds(s.server.pid), worker: s.worker ? cpuSeconds(s.worker.pid) : 0, postgres: cpuSecondsOfCommand('postgres'), nats: cpuSecondsOfCommand('nats-server') };
   const started = performance.now();
   let lastLog = started;
   const { sent, rejected } = await sendBatches(s, bodies, CONCURRENCY, (n) => {
@@ -58,11 +58,17 @@ try {
     while ((await s.applied()) < sent) await new Promise((r) => setTimeout(r, 200));
   }
   const batchSeconds = (performance.now() - started) / 1000;
-  const batchCpuUs = { server: ((cpuSeconds(s.server.pid) - cpuAtStart.server) * 1e6) / sent, worker: s.worker ? ((cpuSeconds(s.worker.pid) - cpuAtStart.worker) * 1e6) / sent : 0 };
+  const perMessage = (seconds: number): number => (seconds * 1e6) / sent;
+  const batchCpuUs = {
+    server: perMessage(cpuSeconds(s.server.pid) - cpuAtStart.server),
+    worker: s.worker ? perMessage(cpuSeconds(s.worker.pid) - cpuAtStart.worker) : 0,
+    postgres: perMessage(cpuSecondsOfCommand('postgres') - cpuAtStart.postgres),
+    nats: perMessage(cpuSecondsOfCommand('nats-server') - cpuAtStart.nats),
+  };
   probing = false;
   await probeDone;
   const batchRate = sent / batchSeconds;
-  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected); CPU ${Math.round(batchCpuUs.server)} µs/message${s.worker ? ` in the API node, ${Math.round(batchCpuUs.worker)} in the worker` : ''}`);
+  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected); CPU ${Math.round(batchCpuUs.server)} µs/message${s.worker ? ` in the API node, ${Math.round(batchCpuUs.worker)} in the worker, ${Math.round(batchCpuUs.nats)} in NATS` : ''}${BACKEND === 'postgres' ? `, ${Math.round(batchCpuUs.postgres)} in PostgreSQL` : ''}`);
 
   // Phase 2: the single endpoint, one new person per request.
   let n = 0;
@@ -124,7 +130,8 @@ try {
       single_requests_per_s: Math.round(single.requests.average),
       single_p99_ms: single.latency.p99,
       batch_server_cpu_us_per_message: Math.round(batchCpuUs.server),
-      ...(s.worker ? { batch_worker_cpu_us_per_message: Math.round(batchCpuUs.worker) } : {}),
+      ...(s.worker ? { batch_worker_cpu_us_per_message: Math.round(batchCpuUs.worker), batch_nats_cpu_us_per_message: Math.round(batchCpuUs.nats) } : {}),
+      ...(BACKEND === 'postgres' ? { batch_postgres_cpu_us_per_message: Math.round(batchCpuUs.postgres) } : {}),
       single_server_cpu_us_per_request: Math.round(singleCpuUs),
       visible_after_ack_p50_ms: round(percentile(visibleSorted, 50)),
       visible_after_ack_p99_ms: round(percentile(visibleSorted, 99)),

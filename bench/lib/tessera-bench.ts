@@ -27,7 +27,7 @@ export interface BenchServer {
  * `--backend postgres` runs the benchmarks' servers on PostgreSQL (TESSERA_BENCH_POSTGRES_URL,
  * default the local test database), each in a fresh schema dropped afterwards.
  */
-const BACKEND = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : 'embedded';
+export const BACKEND = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : 'embedded';
 const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** `--nats`: scale-out mode, one API node and one worker (`tessera worker`) over NATS JetStream. */
 export const NATS = BACKEND === 'postgres' && process.argv.includes('--nats');
