@@ -114,3 +114,16 @@ export function planLinks(identities: readonly Identity[], ctx: LinkContext): Li
   const sorted = [...merged].sort();
   return { target: sorted[0]!, absorb: sorted.slice(1), link, refused };
 }
+
+/** The values a profile holds in each of these namespaces (from its identity rows). */
+export function valuesByNamespace(rows: Iterable<{ namespace: string; value: string }>, namespaces: readonly string[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const wanted = new Set(namespaces);
+  for (const row of rows) {
+    if (!wanted.has(row.namespace)) continue;
+    const set = out.get(row.namespace) ?? new Set<string>();
+    set.add(row.value);
+    out.set(row.namespace, set);
+  }
+  return out;
+}

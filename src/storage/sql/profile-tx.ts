@@ -1,3 +1,4 @@
+import { valuesByNamespace } from '../../domain/identity/link-plan.js';
 import type { Identity } from '../../domain/identity/extract.js';
 import { TransactionConflict, type FailedRecord, type FragmentScanRow, type GroupLookups, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
 import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type GraphEntry, type RowState } from './group-state.js';
@@ -140,15 +141,7 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Promise<Map<string, Set<string>>> {
-    const out = new Map<string, Set<string>>();
-    const wanted = new Set(namespaces);
-    for (const row of await this.graphOf(instanceId, customerId)) {
-      if (!wanted.has(row.namespace)) continue;
-      const set = out.get(row.namespace) ?? new Set<string>();
-      set.add(row.value);
-      out.set(row.namespace, set);
-    }
-    return out;
+    return valuesByNamespace(await this.graphOf(instanceId, customerId), namespaces);
   }
 
   createProfile(instanceId: string, customerId: string, at: number): void {

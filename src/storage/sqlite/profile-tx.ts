@@ -1,3 +1,4 @@
+import { valuesByNamespace } from '../../domain/identity/link-plan.js';
 import type Database from 'better-sqlite3';
 import { FRAGMENT_SCAN_COLUMNS } from '../sql/profile-rows.js';
 import type { Identity } from '../../domain/identity/extract.js';
@@ -110,15 +111,7 @@ export class SqliteProfileTx implements ProfileTx {
   }
 
   uniqueValues(instanceId: string, customerId: string, namespaces: readonly string[]): Map<string, Set<string>> {
-    const out = new Map<string, Set<string>>();
-    const wanted = new Set(namespaces);
-    for (const row of this.s['valuesOf']!.all(instanceId, customerId) as Array<{ namespace: string; value: string }>) {
-      if (!wanted.has(row.namespace)) continue;
-      const set = out.get(row.namespace) ?? new Set<string>();
-      set.add(row.value);
-      out.set(row.namespace, set);
-    }
-    return out;
+    return valuesByNamespace(this.s['valuesOf']!.all(instanceId, customerId) as Array<{ namespace: string; value: string }>, namespaces);
   }
 
   createProfile(instanceId: string, customerId: string, at: number): void {
