@@ -20,6 +20,10 @@ const unescapeKey = (key: string): string => (key.includes('~') ? key.replaceAll
 
 /** Sets a value at a flattened path made by `flattenLeaves`. */
 export function setFlatPath(obj: JsonObject, path: string, value: JsonValue): void {
+  if (!path.includes('.') && !path.includes('~')) {
+    obj[path] = value;
+    return;
+  }
   const parts = path.split('.').map(unescapeKey);
   let cur: JsonObject = obj;
   for (let i = 0; i < parts.length - 1; i++) {

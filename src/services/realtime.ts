@@ -19,8 +19,8 @@ const KNOWN_PROFILES_MAX = 100_000;
 
 /** The activity a real-time record has just become (as the writer stored it). */
 const appliedActivity = (r: PreparedRecord, customerId: string): Omit<ActivityRow, 'hash'> => {
-  const { json, hash: _hash, ...activity } = activityOf(r, customerId, r.recordJson, '');
-  return { ...activity, record: JSON.parse(json) as JsonObject };
+  const { json: _json, hash: _hash, ...activity } = activityOf(r, customerId, '', '');
+  return { ...activity, record: JSON.parse(r.recordJson) as JsonObject };
 };
 
 export interface RealtimeOptions {

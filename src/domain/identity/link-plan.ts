@@ -1,4 +1,4 @@
-import type { Identity } from './extract.js';
+import { identityKey, type Identity } from './extract.js';
 
 /** What the store knows about the profiles a record's identities already belong to. */
 export interface LinkContext {
@@ -29,8 +29,6 @@ export interface LinkPlan {
   refused: RefusedLink[];
 }
 
-const key = (i: Identity): string => `${i.namespace}:${i.value}`;
-
 /**
  * Decides how one record changes the identity graph. Pure: the store gathers the context and
  * carries the plan out in one transaction.
@@ -44,13 +42,13 @@ const key = (i: Identity): string => `${i.namespace}:${i.value}`;
 export function planLinks(identities: readonly Identity[], ctx: LinkContext): LinkPlan {
   const candidates: string[] = [];
   for (const id of identities) {
-    const owner = ctx.owners.get(key(id));
+    const owner = ctx.owners.get(identityKey(id));
     if (owner !== undefined && !candidates.includes(owner)) candidates.push(owner);
   }
   const refused: RefusedLink[] = [];
   if (!ctx.linkEnabled) {
     const primary = identities[0];
-    const owner = primary ? ctx.owners.get(key(primary)) : undefined;
+    const owner = primary ? ctx.owners.get(identityKey(primary)) : undefined;
     return { target: owner ?? candidates[0] ?? null, absorb: [], link: owner || !primary || candidates.length > 0 ? [] : [primary], refused };
   }
 
@@ -76,7 +74,7 @@ export function planLinks(identities: readonly Identity[], ctx: LinkContext): Li
   // The record's primary identity seeds the result: its profile if it has one, else the values it brings.
   const merged: string[] = [];
   const primary = identities[0];
-  const primaryOwner = primary ? ctx.owners.get(key(primary)) : undefined;
+  const primaryOwner = primary ? ctx.owners.get(identityKey(primary)) : undefined;
   if (primaryOwner !== undefined) {
     merged.push(primaryOwner);
     addHeld(primaryOwner);
@@ -96,7 +94,7 @@ export function planLinks(identities: readonly Identity[], ctx: LinkContext): Li
 
   const link: Identity[] = [];
   for (const id of identities) {
-    if (ctx.owners.has(key(id))) continue;
+    if (ctx.owners.has(identityKey(id))) continue;
     if (ctx.uniqueNamespaces.has(id.namespace)) {
       const mine = held.get(id.namespace);
       if (mine && mine.size > 0 && !mine.has(id.value)) {

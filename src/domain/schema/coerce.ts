@@ -58,11 +58,6 @@ function cellReader(sub: JsonObject | undefined): (text: string) => Coerced {
   return (text) => ({ value: text });
 }
 
-/** One text cell as the schema's type says; an empty cell is missing (left out). */
-export function coerceCell(schema: JsonObject, field: string, text: string): Coerced {
-  return text === '' ? {} : cellReader(subschemaAt(schema, field))(text);
-}
-
 export type RowCoercer = (row: Record<string, string>) => { record: JsonObject; errors: CellError[] };
 
 /**
@@ -89,10 +84,7 @@ export function rowCoercer(schema: JsonObject, mapping: Readonly<Record<string, 
       const { field, read } = columnOf(column);
       const { value, error } = read(text);
       if (error) errors.push({ field, value: text, message: `${field}: ${error}` });
-      else if (value !== undefined) {
-        if (field.includes('.') || field.includes('~')) setFlatPath(record, field, value);
-        else record[field] = value;
-      }
+      else if (value !== undefined) setFlatPath(record, field, value);
     }
     return { record, errors };
   };

@@ -1,3 +1,4 @@
+import { identityKey } from '../../domain/identity/extract.js';
 import { identitiesToDrop } from '../../domain/identity/guardrail.js';
 import { planLinks } from '../../domain/identity/link-plan.js';
 import type { ProfileTx } from '../../ports/profile-store.js';
@@ -70,7 +71,7 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
           id: `${r.recordId}-g`,
           kind: 'graph_limit',
           namespace: drop[0]!.namespace,
-          values: drop.map((d) => `${d.namespace}:${d.value}`),
+          values: drop.map(identityKey),
           customerIds: [target],
           datasetId: r.datasetId,
           recordKey: r.recordKey,

@@ -1,4 +1,4 @@
-import { extractIdentities } from '../../domain/identity/extract.js';
+import { extractIdentities, identityKey } from '../../domain/identity/extract.js';
 import { exceedsDepth, getPath, isObject, type JsonValue } from '../../domain/json-path.js';
 import type { DatasetDef } from '../../domain/schema/model.js';
 import { stripXdmPrefixes } from '../../domain/xdm.js';
@@ -110,5 +110,5 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
   }
   const primary = identities[0]!;
   const ts = parseTimestamp(getPath(record, schema.timestampField)) ?? receipt.receivedAt;
-  return made('profile', `${primary.namespace}:${primary.value}`, ts, null, null);
+  return made('profile', identityKey(primary), ts, null, null);
 }

@@ -1,3 +1,4 @@
+import { identityKey } from '../../domain/identity/extract.js';
 import { partitionOf } from '../../domain/partition.js';
 import type { FailedRecord } from '../../ports/profile-store.js';
 import type { CommitWork, PreparedRecord } from '../records.js';
@@ -20,7 +21,7 @@ export interface LogEntry {
 export function partitionKey(r: PreparedRecord): string {
   if (r.target !== undefined) return `${r.instanceId}|customer:${r.target}`;
   const primary = r.identities.find((i) => i.primary) ?? r.identities[0];
-  return primary ? `${r.instanceId}|${primary.namespace}:${primary.value}` : `${r.instanceId}|record:${r.datasetId}:${r.recordKey}`;
+  return primary ? `${r.instanceId}|${identityKey(primary)}` : `${r.instanceId}|record:${r.datasetId}:${r.recordKey}`;
 }
 
 /** Most payload bytes in one log message (NATS refuses messages over its max_payload, 1 MB by default). */
@@ -75,20 +76,7 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
  */
 function onWire(r: PreparedRecord): PreparedRecord | Omit<PreparedRecord, 'recordJson'> {
   if (r.recordJson !== r.rawJson) return r;
-  const wire: Omit<PreparedRecord, 'recordJson'> = {
-    kind: r.kind,
-    instanceId: r.instanceId,
-    datasetId: r.datasetId,
-    recordId: r.recordId,
-    rawJson: r.rawJson,
-    identities: r.identities,
-    recordKey: r.recordKey,
-    timestamp: r.timestamp,
-    activityType: r.activityType,
-    validUntil: r.validUntil,
-    receipt: r.receipt,
-  };
-  if (r.target !== undefined) wire.target = r.target;
+  const { recordJson: _same, ...wire } = r;
   return wire;
 }
 

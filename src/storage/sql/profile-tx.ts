@@ -1,5 +1,5 @@
 import { valuesByNamespace } from '../../domain/identity/link-plan.js';
-import type { Identity } from '../../domain/identity/extract.js';
+import { identityKey, type Identity } from '../../domain/identity/extract.js';
 import { TransactionConflict, type FailedRecord, type FragmentScanRow, type GroupLookups, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
 import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type GraphEntry, type RowState } from './group-state.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
@@ -115,7 +115,7 @@ export class SqlProfileTx implements ProfileTx {
     const out = new Map<string, string>();
     for (const i of identities) {
       const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
-      if (owner) out.set(`${i.namespace}:${i.value}`, this.group.live(instanceId, owner));
+      if (owner) out.set(identityKey(i), this.group.live(instanceId, owner));
     }
     return out;
   }

@@ -1,7 +1,7 @@
-import { valuesByNamespace } from '../../domain/identity/link-plan.js';
 import type Database from 'better-sqlite3';
+import { valuesByNamespace } from '../../domain/identity/link-plan.js';
 import { FRAGMENT_SCAN_COLUMNS } from '../sql/profile-rows.js';
-import type { Identity } from '../../domain/identity/extract.js';
+import { identityKey, type Identity } from '../../domain/identity/extract.js';
 import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActivity, NewFragment, OverrideRow, ProfileTx, RefreshPublication } from '../../ports/profile-store.js';
 
 type Stmt = Database.Statement;
@@ -105,7 +105,7 @@ export class SqliteProfileTx implements ProfileTx {
     const owner = this.s['owner']!;
     for (const id of identities) {
       const customerId = owner.get(instanceId, id.namespace, id.value) as string | undefined;
-      if (customerId !== undefined) out.set(`${id.namespace}:${id.value}`, customerId);
+      if (customerId !== undefined) out.set(identityKey(id), customerId);
     }
     return out;
   }
