@@ -123,6 +123,42 @@ describe('real-time profile updates', () => {
     expect((await profile(older!)).body.attributes['loyalty']).toEqual({ tier: 'vip', points: 99 });
   });
 
+  it('overrides follow a chain of merges made by one batch, the newest per field staying', async () => {
+    clock.set(T0);
+    const person = async (email: string): Promise<string> => {
+      await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.web, record: { personalEmail: { address: email }, loyalty: { points: 10 } } }]);
+      return String((await profileByIdentity(ctx.ts.api, `email:${email}`)).body.customerId);
+    };
+    const first = await person('ch1@example.com');
+    const second = await person('ch2@example.com');
+    const third = await person('ch3@example.com');
+    expect([first, second, third]).toEqual([first, second, third].sort());
+    expect((await patch(second, { loyalty: { tier: 'gold' }, homeAddress: { city: 'Leeds' } })).status).toBe(204);
+    clock.set(T0 + 1000);
+    expect((await patch(third, { loyalty: { tier: 'platinum' } })).status).toBe(204);
+    expect((await patch(first, { homeAddress: { city: 'Porto' } })).status).toBe(204);
+    clock.set(T0 + 2000);
+    // The second absorbs the third, then the first absorbs the second: the third's content ends on the first.
+    const res = await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.crm, record: { personalEmail: { address: 'ch2@example.com' }, mobilePhone: { number: '+14155550141' } } },
+      { datasetId: ctx.ds.crm, record: { personalEmail: { address: 'ch3@example.com' }, mobilePhone: { number: '+14155550141' } } },
+      { datasetId: ctx.ds.crm, record: { personalEmail: { address: 'ch1@example.com' }, mobilePhone: { number: '+14155550141' } } },
+    ]);
+    expect(res.status).toBe(207);
+    const p = await profile(third);
+    expect(p.body.customerId).toBe(first);
+    expect([...(p.body.previousCustomerIds as unknown as string[])].sort()).toEqual([second, third]);
+    expect(p.body.attributes['loyalty']).toEqual({ tier: 'platinum', points: 10 });
+    expect(p.body.attributes['homeAddress']).toEqual({ city: 'Porto' });
+    expect((await profile(second)).body.customerId).toBe(first);
+    // The survivor's history names what it absorbed itself (the second, and the third too where the
+    // scale-out mode applied the third's record after the first's, in another partition).
+    const history = await ctx.ts.api('GET', `/api/instances/default/profiles/${first}/merges`);
+    const absorbed = (history.body.merges as unknown as Array<{ survivorId: string; absorbedId: string }>).map((m) => m.absorbedId);
+    expect(absorbed).toContain(second);
+    expect(absorbed.every((id) => id === second || id === third)).toBe(true);
+  });
+
   it('reads its own writes, every time', async () => {
     clock.set(T0);
     const id = await newPerson('RT-RYW');
