@@ -15,6 +15,8 @@ import { flushPending } from './write-pending.js';
 export class SqlProfileTx implements ProfileTx {
   private savepoints = 0;
   private readonly group = new GroupState();
+  /** Rows this transaction added in bulk (new profiles, identities, fragments, activities), for the writer's statistics upkeep. */
+  rowsAdded = 0;
 
   constructor(private readonly db: SqlClient) {}
 
@@ -38,7 +40,7 @@ export class SqlProfileTx implements ProfileTx {
 
   /** Writes what the group added so far (before the transaction commits, and before a statement that reads it). */
   async flush(): Promise<void> {
-    if (this.group.hasPending()) await flushPending(this.db, this.group.takePending());
+    if (this.group.hasPending()) this.rowsAdded += await flushPending(this.db, this.group.takePending());
   }
 
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
@@ -57,8 +59,10 @@ export class SqlProfileTx implements ProfileTx {
     const identities = all.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value)));
     if (identities.length === 0) return [];
     const rows = await this.db.all<{ namespace: string; value: string; customer_id: string }>(
-      `SELECT i.namespace, i.value, i.customer_id FROM identities i JOIN unnest(?::text[], ?::text[]) AS k(namespace, value)
-         ON i.namespace = k.namespace AND i.value = k.value WHERE i.instance_id = ?`,
+      // One index probe a key, whatever the statistics say (LATERAL … LIMIT 1 is planned per key;
+      // a join may be planned as a scan of every identity of the instance).
+      `SELECT k.namespace, k.value, i.customer_id FROM unnest(?::text[], ?::text[]) AS k(namespace, value)
+         CROSS JOIN LATERAL (SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = k.namespace AND value = k.value LIMIT 1) i`,
       [identities.map((i) => i.namespace), identities.map((i) => i.value), instanceId],
     );
     for (const i of identities) this.group.owners.set(identityKeyOf(instanceId, i.namespace, i.value), null);
@@ -91,8 +95,8 @@ export class SqlProfileTx implements ProfileTx {
     const keys = all.filter((f) => !this.group.fragments.has(fragmentKeyOf(instanceId, f.datasetId, f.recordKey)));
     if (keys.length === 0) return;
     const rows = await this.db.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
-      `SELECT f.dataset_id, f.record_key, f.hash, f.customer_id FROM fragments f JOIN unnest(?::text[], ?::text[]) AS k(dataset_id, record_key)
-         ON f.dataset_id = k.dataset_id AND f.record_key = k.record_key WHERE f.instance_id = ?`,
+      `SELECT k.dataset_id, k.record_key, f.hash, f.customer_id FROM unnest(?::text[], ?::text[]) AS k(dataset_id, record_key)
+         CROSS JOIN LATERAL (SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = k.dataset_id AND record_key = k.record_key LIMIT 1) f`,
       [keys.map((k) => k.datasetId), keys.map((k) => k.recordKey), instanceId],
     );
     for (const k of keys) this.group.fragments.set(fragmentKeyOf(instanceId, k.datasetId, k.recordKey), null);
