@@ -15,6 +15,8 @@ export interface ServerConfig {
   postgres?: { url: string; schema?: string };
   /** Scale-out: the NATS JetStream ingestion log (needs the postgres backend). */
   nats?: NatsConfig;
+  /** Scale-out: streaming ingestion waits, then answers 503, while the workers are more than this far behind (ms); off when undefined. */
+  maxApplyLagMs?: number;
 }
 
 export interface NatsConfig {
@@ -38,6 +40,7 @@ export interface ConfigFlags {
   partitions?: string | number;
   natsMaxMessages?: string | number;
   natsMaxBytes?: string | number;
+  maxApplyLag?: string | number;
 }
 
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -51,8 +54,12 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const schema = flags.postgresSchema ?? env['TESSERA_POSTGRES_SCHEMA'];
   const nats = loadNatsConfig(flags, env, schema);
   if (nats && backend !== 'postgres') throw new Error('--nats-url (TESSERA_NATS_URL) needs the postgres backend: add --backend postgres --postgres-url URL');
+  const lagText = flags.maxApplyLag ?? env['TESSERA_MAX_APPLY_LAG_MS'];
+  const maxApplyLagMs = lagText === undefined || lagText === '' ? undefined : positiveInt('--max-apply-lag (TESSERA_MAX_APPLY_LAG_MS)', String(lagText));
+  if (maxApplyLagMs !== undefined && !nats) throw new Error('--max-apply-lag (TESSERA_MAX_APPLY_LAG_MS) bounds how far the workers of the scale-out mode are behind: it needs --nats-url');
   return {
     ...(nats ? { nats } : {}),
+    ...(maxApplyLagMs !== undefined ? { maxApplyLagMs } : {}),
     backend,
     ...(backend === 'postgres' ? { postgres: { url: url!, ...(schema ? { schema } : {}) } } : {}),
     port,

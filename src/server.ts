@@ -22,7 +22,7 @@ export async function bootstrap(t: Tessera, adminKey: string | undefined): Promi
 
 /** Starts Tessera on its backend: state, lake, recovery, then the HTTP API. */
 export async function startServer(config: ServerConfig, options: { clock?: Clock; logger?: boolean } = {}): Promise<RunningServer> {
-  const tessera = await openTessera({ dataDir: config.dataDir, ...(config.postgres ? { postgres: config.postgres } : {}), ...(config.nats ? { nats: config.nats } : {}), ...(options.clock ? { clock: options.clock } : {}) });
+  const tessera = await openTessera({ dataDir: config.dataDir, ...(config.postgres ? { postgres: config.postgres } : {}), ...(config.nats ? { nats: config.nats } : {}), ...(config.maxApplyLagMs !== undefined ? { maxApplyLagMs: config.maxApplyLagMs } : {}), ...(options.clock ? { clock: options.clock } : {}) });
   const generatedAdminKey = await bootstrap(tessera, config.bootstrapAdminKey);
   await tessera.recover();
   const app = await buildApp(tessera, {

@@ -51,6 +51,15 @@ describe('tessera CLI', () => {
     expect((await makeApi(s.url, 'env-admin-key-0123456789')('GET', '/api/instances/default/manage/settings')).status).toBe(200);
   });
 
+  it('serve refuses settings that do not fit together, saying what to add', () => {
+    const lag = runCli(['serve', '--data-dir', tempDir(), '--max-apply-lag', '500']);
+    expect(lag.status).not.toBe(0);
+    expect(lag.stderr).toContain('--max-apply-lag (TESSERA_MAX_APPLY_LAG_MS) bounds how far the workers of the scale-out mode are behind: it needs --nats-url');
+    const bad = runCli(['serve', '--data-dir', tempDir(), '--max-apply-lag', 'soon'], { TESSERA_NATS_URL: 'nats://127.0.0.1:4222', TESSERA_BACKEND: 'postgres', TESSERA_POSTGRES_URL: 'postgres://postgres@127.0.0.1:5432/test' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--max-apply-lag (TESSERA_MAX_APPLY_LAG_MS) must be a positive integer, got "soon"');
+  });
+
   it('instances and keys commands act on the data dir, and the server honours them', async () => {
     const dataDir = tempDir();
     const created = runCli(['instances', 'create', 'acme', '--name', 'Acme', '--data-dir', dataDir, '--json']);

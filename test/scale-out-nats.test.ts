@@ -330,4 +330,39 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     await until('the new record applied', async () => (await appliedIds(c)).length === acked.length);
     expect(await appliedIds(c)).toEqual([...acked].sort());
   }, 300_000);
+
+  it('a bound on apply lag: the API takes records while the workers are within it, holds and then refuses (503 apply_behind) when they fall behind, and takes them again once they catch up', async () => {
+    const c = await cluster();
+    const api = await c.api(['--max-apply-lag', '1000']);
+    await setUp(api.url);
+    const post = (id: string): Promise<Response> =>
+      fetch(`${api.url}${base}/collection/visits`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(record(id, [`email:${id}@ex.com`])),
+      });
+    // Nothing unapplied yet: taken at once, though no worker runs.
+    expect((await post('l-0')).status).toBe(200);
+    // No worker, and l-0 is soon older than the bound: the next record waits twice the bound, then is refused.
+    await new Promise((r) => setTimeout(r, 1100));
+    const started = performance.now();
+    const refused = await post('l-1');
+    expect(refused.status).toBe(503);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(((await refused.json()) as { code: string }).code).toBe('apply_behind');
+    const metrics = await (await fetch(`${api.url}/metrics`)).text();
+    expect(Number(/^tessera_apply_lag_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
+    // A worker comes: it applies l-0, and records are taken again, each applied.
+    await c.worker();
+    await until('l-0 applied', async () => (await appliedIds(c)).length === 1);
+    const acked = ['l-0'];
+    for (let i = 2; i < 40; i++) {
+      const res = await post(`l-${i}`);
+      expect(res.status).toBe(200);
+      acked.push(`l-${i}`);
+    }
+    await until('every record applied', async () => (await appliedIds(c)).length === acked.length);
+    expect(await appliedIds(c)).toEqual([...acked].sort());
+  }, 300_000);
 });

@@ -5,6 +5,8 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 export interface HttpResult {
   status: number;
   body: string;
+  /** The Retry-After header (seconds; 0 when absent). */
+  retryAfterSeconds: number;
 }
 
 /** A minimal keep-alive HTTP client, cheap enough not to steal the server's CPU. */
@@ -23,7 +25,7 @@ export function http(method: string, url: string, key: string, body?: string): P
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfterSeconds: Number(res.headers['retry-after'] ?? 0) }));
         res.on('error', reject);
       },
     );

@@ -32,6 +32,8 @@ const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://po
 /** `--nats`: scale-out mode, one API node and one worker (`tessera worker`) over NATS JetStream. */
 export const NATS = BACKEND === 'postgres' && process.argv.includes('--nats');
 const BENCH_NATS_URL = process.env['TESSERA_BENCH_NATS_URL'] ?? '127.0.0.1:4222';
+/** `--max-apply-lag <ms>` (scale-out): the API node paces streaming ingestion to the worker (TESSERA_MAX_APPLY_LAG_MS). */
+export const MAX_APPLY_LAG_MS = NATS && process.argv.includes('--max-apply-lag') ? Number(process.argv[process.argv.indexOf('--max-apply-lag') + 1]) : undefined;
 
 async function deleteStream(name: string): Promise<void> {
   const nc = await connect({ servers: BENCH_NATS_URL });
@@ -52,6 +54,7 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
   const schema = BACKEND === 'postgres' ? `bench_${Date.now().toString(36)}` : undefined;
   if (schema) env = { TESSERA_BACKEND: 'postgres', TESSERA_POSTGRES_URL: BENCH_PG_URL, TESSERA_POSTGRES_SCHEMA: schema, ...env };
   if (schema && NATS) env = { TESSERA_NATS_URL: BENCH_NATS_URL, TESSERA_NATS_STREAM: schema.toUpperCase(), TESSERA_PARTITIONS: '8', ...env };
+  if (MAX_APPLY_LAG_MS !== undefined) env = { TESSERA_MAX_APPLY_LAG_MS: String(MAX_APPLY_LAG_MS), ...env };
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const server = await startChild([...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     TESSERA_BOOTSTRAP_ADMIN_KEY: KEY,
@@ -105,13 +108,20 @@ export function trafficBatches(people: number, s: BenchServer, batch: number): A
 }
 
 /** Sends batch bodies with `concurrency` clients; returns messages sent and rejected. */
-export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; count: number }>, concurrency: number, onProgress?: (sent: number) => void): Promise<{ sent: number; rejected: number }> {
+/** Sends the batches, `concurrency` at a time; a batch refused with 503 (the server's backpressure) is sent again after its Retry-After. */
+export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; count: number }>, concurrency: number, onProgress?: (sent: number) => void): Promise<{ sent: number; rejected: number; retried: number }> {
   let sent = 0;
   let rejected = 0;
+  let retried = 0;
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let b = bodies[next++]; b !== undefined; b = bodies[next++]) {
-      const res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
+      let res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
+      while (res.status === 503) {
+        retried++;
+        await new Promise((r) => setTimeout(r, 1000 * (res.retryAfterSeconds || 1)));
+        res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
+      }
       if (res.status !== 207) throw new Error(`batch: ${res.status} ${res.body.slice(0, 300)}`);
       rejected += res.body.split('"error"').length - 1;
       sent += b.count;
@@ -119,7 +129,7 @@ export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; 
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { sent, rejected };
+  return { sent, rejected, retried };
 }
 
 export function cannon(opts: autocannon.Options): Promise<autocannon.Result> {

@@ -35,6 +35,10 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
     registers: [registry],
   });
   new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.commitQueueDepth()); } });
+  if (t.applyLagMs) {
+    const lag = t.applyLagMs;
+    new Gauge({ name: 'tessera_apply_lag_seconds', help: 'Scale-out with --max-apply-lag: age of the oldest message this node appended that the workers have not applied', registers: [registry], async collect() { this.set((await lag()) / 1000); } });
+  }
 
   const refreshRuns = new Counter({ name: 'tessera_refresh_runs_total', help: 'Refresh runs ended, by status (success, failed) and trigger (manual, schedule)', labelNames: ['status', 'trigger'], registers: [registry] });
   const refreshStages = new Histogram({

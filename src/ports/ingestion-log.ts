@@ -18,8 +18,8 @@ export interface LogReader {
 
 export interface IngestionLog {
   readonly partitions: number;
-  /** Appends one message to a partition; resolves once the log has it durably. `messageId` makes a retried append a no-op. Throws `log_full` (unavailable) when the log is at its limit. */
-  append(partition: number, payload: string, messageId: string): Promise<void>;
+  /** Appends one message to a partition; resolves with its sequence number once the log has it durably. `messageId` makes a retried append a no-op. Throws `log_full` (unavailable) when the log is at its limit. */
+  append(partition: number, payload: string, messageId: string): Promise<number>;
   /** Reads a partition (or every partition, `'all'`) in order from `fromSeq` on. */
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
   /** Each partition's last message's sequence number (0 when it holds none). */

@@ -21,6 +21,7 @@ import { TrackingService } from '../services/tracking.js';
 import { SqlWriteKeyStore } from '../storage/sql/write-key-store.js';
 import { SqlUsageStore } from '../storage/sql/usage-store.js';
 import { SqlBatchStore } from '../storage/sql/batch-store.js';
+import { SqlLogStateStore } from '../storage/sql/log-state-store.js';
 import type { ControlStore } from '../ports/control-store.js';
 import type { ProfileReader } from '../ports/profile-store.js';
 import type { Lake } from '../ports/lake.js';
@@ -31,6 +32,7 @@ import { MatchExplainer } from '../services/match-explainer.js';
 import { SqlRefreshRunStore } from '../storage/sql/refresh-run-store.js';
 import { NatsIngestionLog, type NatsLogOptions } from '../storage/nats/nats-log.js';
 import { appendToLog } from '../pipelines/log/append-to-log.js';
+import { ApplyLagGate } from '../pipelines/log/apply-lag-gate.js';
 import type { CommitBatch } from '../pipelines/apply/committer.js';
 import type { Applier } from './backends.js';
 import type { IngestionLog } from '../ports/ingestion-log.js';
@@ -46,6 +48,8 @@ export interface TesseraOptions {
   postgres?: PostgresOptions;
   /** Scale-out: streaming ingestion goes to this NATS JetStream log, and workers apply it (needs `postgres`). */
   nats?: NatsLogOptions;
+  /** Scale-out: streaming ingestion waits, then is refused, while the workers are more than this far behind (ms). */
+  maxApplyLagMs?: number;
   clock?: Clock;
   maxBatchRecords?: number;
 }
@@ -63,6 +67,8 @@ export interface Tessera {
   /** Every commit of either committer (scale-out: streaming ingestion commits to the log, outcome `queued`). */
   onCommitted: Committer['onCommitted'];
   /** Requests waiting for a commit, in either committer. */
+  /** Scale-out with a lag bound: the age (ms) of the oldest message this node appended that the workers have not applied. */
+  applyLagMs?: () => Promise<number>;
   commitQueueDepth(): number;
   ingest: IngestService;
   keys: KeyService;
@@ -111,7 +117,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const maxBatchRecords = options.maxBatchRecords ?? 4000;
   const committer = new Committer(log ? logThenApply(log, worker) : worker.commitBatch, clock, { maxBatchRecords, maxInFlight: 2 });
   // One group at a time to the log, so that a partition's messages keep their order.
-  const ingestCommitter = log ? new Committer(logForWorkers(log), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
+  const logState = new SqlLogStateStore(mainSql);
+  const lagGate = log && options.maxApplyLagMs !== undefined ? new ApplyLagGate({ partitions: log.partitions, maxLagMs: options.maxApplyLagMs, appliedOffsets: () => logState.offsets() }) : undefined;
+  const ingestCommitter = log ? new Committer(logForWorkers(log, lagGate), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
   const ingest = new IngestService(ingestCommitter, clock);
@@ -157,6 +165,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       committer.onCommitted(listener);
       if (ingestCommitter !== committer) ingestCommitter.onCommitted(listener);
     },
+    ...(lagGate ? { applyLagMs: () => lagGate.lagMs() } : {}),
     commitQueueDepth: () => committer.depth + (ingestCommitter !== committer ? ingestCommitter.depth : 0),
     ingest,
     keys,
@@ -219,10 +228,13 @@ function logThenApply(log: IngestionLog, applier: Applier): CommitBatch {
   };
 }
 
-/** Scale-out, streaming ingestion: durable in the log is acknowledged; the workers apply it. */
-function logForWorkers(log: IngestionLog): CommitBatch {
+/** Scale-out, streaming ingestion: durable in the log is acknowledged; the workers apply it (paced to them by the gate, when set). */
+function logForWorkers(log: IngestionLog, gate: ApplyLagGate | undefined): CommitBatch {
   return async (works) => {
-    await appendToLog(log, works, false);
+    if (gate) {
+      await gate.admit(works.reduce((n, w) => n + w.records.length + w.failed.length, 0));
+      await appendToLog(log, works, false, (partition, seq, records) => gate.appended(partition, seq, records));
+    } else await appendToLog(log, works, false);
     return works.map((w) => w.records.map(() => ({ status: 'queued' as const, customerId: null, merged: [] })));
   };
 }

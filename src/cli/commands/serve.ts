@@ -19,6 +19,7 @@ export function registerServe(program: Command): void {
     .option('--partitions <n>', 'partitions of the log, fixed when the stream is made (env TESSERA_PARTITIONS, default 16)')
     .option('--nats-max-messages <n>', 'the stream\'s limit in messages; past it ingestion answers 503 (env TESSERA_NATS_MAX_MESSAGES, default 100000)')
     .option('--nats-max-bytes <n>', 'the stream\'s limit in bytes (env TESSERA_NATS_MAX_BYTES, default 4 GiB)')
+    .option('--max-apply-lag <ms>', 'scale-out: keep streaming ingestion fresh — hold, then answer 503, while the workers are more than this far behind (env TESSERA_MAX_APPLY_LAG_MS; default: off, the log buffers up to its limit)')
     .action(async (flags: ConfigFlags) => {
       const config = loadConfig(flags);
       const server = await startServer(config);

@@ -29,16 +29,17 @@ const MAX_MESSAGE_CHARS = 512 * 1024;
 
 /**
  * Splits works into log entries by partition, in order within each partition, each entry small
- * enough for one message. Failed records go with the request's first partition.
+ * enough for one message (with the number of records it carries). Failed records go with the
+ * request's first partition.
  */
-export function toLogEntries(works: readonly CommitWork[], partitions: number, lakeOnly: boolean): Array<{ partition: number; payload: string }> {
+export function toLogEntries(works: readonly CommitWork[], partitions: number, lakeOnly: boolean): Array<{ partition: number; payload: string; records: number }> {
   const open = new Map<string, { partition: number; entry: LogEntry; chars: number }>();
-  const out: Array<{ partition: number; payload: string }> = [];
+  const out: Array<{ partition: number; payload: string; records: number }> = [];
   const flush = (key: string): void => {
     const e = open.get(key);
     if (!e) return;
     open.delete(key);
-    out.push({ partition: e.partition, payload: JSON.stringify(e.entry) });
+    out.push({ partition: e.partition, payload: JSON.stringify(e.entry), records: e.entry.records.length + e.entry.failed.length });
   };
   const add = (partition: number, instanceId: string, chars: number, put: (e: LogEntry) => void): void => {
     const key = `${partition}|${instanceId}`;

@@ -132,9 +132,9 @@ export class NatsIngestionLog implements IngestionLog {
     return `${this.options.stream}.p.${partition}`;
   }
 
-  async append(partition: number, payload: string, messageId: string): Promise<void> {
+  async append(partition: number, payload: string, messageId: string): Promise<number> {
     try {
-      await this.js.publish(this.subject(partition), payload, { msgID: messageId, timeout: 10_000 });
+      return (await this.js.publish(this.subject(partition), payload, { msgID: messageId, timeout: 10_000 })).seq;
     } catch (err) {
       if (err instanceof JetStreamApiError && LIMIT_CODES.has(err.code)) {
         throw new TesseraError('unavailable', 'log_full', 'the ingestion log is at its limit (the workers are behind or stopped); retry after the time Retry-After gives', { retryAfterSeconds: 1 });
