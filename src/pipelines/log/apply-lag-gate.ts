@@ -102,6 +102,9 @@ export class ApplyLagGate {
         this.unappliedRecords -= applied;
         this.measureRate(now, applied);
       })
+      // Offsets that cannot be read now count as unmoved: the lag grows, and past the bound the
+      // requests are refused with 503, not failed.
+      .catch(() => undefined)
       .finally(() => {
         this.reading = undefined;
       });
