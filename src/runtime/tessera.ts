@@ -66,9 +66,9 @@ export interface Tessera {
   committer: Committer;
   /** Every commit of either committer (scale-out: streaming ingestion commits to the log, outcome `queued`). */
   onCommitted: Committer['onCommitted'];
-  /** Requests waiting for a commit, in either committer. */
   /** Scale-out with a lag bound: the age (ms) of the oldest message this node appended that the workers have not applied. */
   applyLagMs?: () => Promise<number>;
+  /** Requests waiting for a commit, in either committer. */
   commitQueueDepth(): number;
   ingest: IngestService;
   keys: KeyService;
@@ -117,8 +117,9 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const maxBatchRecords = options.maxBatchRecords ?? 4000;
   const committer = new Committer(log ? logThenApply(log, worker) : worker.commitBatch, clock, { maxBatchRecords, maxInFlight: 2 });
   // One group at a time to the log, so that a partition's messages keep their order.
+  const maxLagMs = options.maxApplyLagMs;
   const logState = new SqlLogStateStore(mainSql);
-  const lagGate = log && options.maxApplyLagMs !== undefined ? new ApplyLagGate({ partitions: log.partitions, maxLagMs: options.maxApplyLagMs, appliedOffsets: () => logState.offsets() }) : undefined;
+  const lagGate = log && maxLagMs !== undefined ? new ApplyLagGate({ partitions: log.partitions, maxLagMs, appliedOffsets: () => logState.offsets() }) : undefined;
   const ingestCommitter = log ? new Committer(logForWorkers(log, lagGate), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
   const keys = new KeyService(control, clock);
   const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
@@ -231,10 +232,8 @@ function logThenApply(log: IngestionLog, applier: Applier): CommitBatch {
 /** Scale-out, streaming ingestion: durable in the log is acknowledged; the workers apply it (paced to them by the gate, when set). */
 function logForWorkers(log: IngestionLog, gate: ApplyLagGate | undefined): CommitBatch {
   return async (works) => {
-    if (gate) {
-      await gate.admit(works.reduce((n, w) => n + w.records.length + w.failed.length, 0));
-      await appendToLog(log, works, false, (partition, seq, records) => gate.appended(partition, seq, records));
-    } else await appendToLog(log, works, false);
+    await gate?.admit(works.reduce((n, w) => n + w.records.length + w.failed.length, 0));
+    await appendToLog(log, works, false, gate && ((partition, seq, records) => gate.appended(partition, seq, records)));
     return works.map((w) => w.records.map(() => ({ status: 'queued' as const, customerId: null, merged: [] })));
   };
 }
