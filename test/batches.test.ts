@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { usePeopleServer } from './helpers/fixtures.js';
@@ -187,6 +187,39 @@ describe('batch ingestion', () => {
     const lenient = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 50 }, [['th.csv', rows]]);
     expect(lenient.status).toBe('partial');
     expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:th-4')).body.attributes['date_of_birth']).toBe('2000-02-29');
+  });
+
+  it('reads a batch with a threshold of 100% once: the counts and row errors of two passes, and a file that breaks midway keeps the good rows before it', async () => {
+    const errorsOf = async (b: Doc): Promise<unknown> => (await ctx.ts.api('GET', `/api/instances/default/batches/${String(b.id)}/errors?limit=100`)).body.errors;
+    const text = csv('febrl/dataset3.csv');
+    const once = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 100 }, [['d3.csv', text]]);
+    const twice = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 99 }, [['d3.csv', text]]);
+    expect(once.status).toBe('partial');
+    expect(once.counts).toEqual({ rowsRead: 5000, rowsApplied: 4965, rowsFailed: 35 });
+    expect(once.message).toBe(twice.message);
+    expect(await errorsOf(once)).toEqual(await errorsOf(twice));
+
+    const rows = ['rec_id,date_of_birth'];
+    for (let i = 0; i < 3000; i++) rows.push(`cut-${i},${i === 7 ? 'notadate' : '19990101'}`);
+    const whole = gzipSync(rows.join('\n'));
+    const cut = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 100 }, [['cut.csv.gz', whole.subarray(0, Math.floor(whole.length / 2))]]);
+    expect(cut.status).toBe('partial');
+    const counts = cut.counts as unknown as { rowsRead: number; rowsApplied: number; rowsFailed: number };
+    // Every row of what the cut stream still holds, but the last one (it may be cut short).
+    const prefix = gunzipSync(whole.subarray(0, Math.floor(whole.length / 2)), { finishFlush: zlibConstants.Z_SYNC_FLUSH }).toString();
+    const lines = prefix.split('\n').slice(1);
+    const expected = prefix.endsWith('\n') ? lines.length - 2 : lines.length - 1;
+    expect(expected).toBeGreaterThan(100);
+    expect(counts).toEqual({ rowsRead: expected, rowsApplied: expected - 1, rowsFailed: 1 });
+    expect(cut.message).toContain('could not be read');
+    expect(cut.message).toContain(`reading stopped after row ${counts.rowsRead}, and the ${counts.rowsApplied} good rows before it were applied`);
+    expect((await ctx.ts.api('GET', `/api/instances/default/profiles?identity=febrlId:cut-${counts.rowsRead - 1}`)).status).toBe(200);
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:cut-2999')).status).toBe(404);
+    expect((await errorsOf(cut)) as Array<{ row: number }>).toMatchObject([{ row: 8, value: 'notadate' }]);
+    // With a threshold below 100% the same broken file applies nothing (it is read whole before anything is applied).
+    const strict = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold: 99 }, [['cut2.csv.gz', gzipSync(rows.join('\n').replaceAll('cut-', 'cut2-')).subarray(0, Math.floor(whole.length / 2))]]);
+    expect(strict.status).toBe('failed');
+    expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:cut2-1')).status).toBe(404);
   });
 
   it('refuses what does not fit the batch\'s state', async () => {

@@ -33,8 +33,9 @@ export interface CreateBatchInput {
 /**
  * Batch ingestion (Adobe-style): create a batch for a dataset, upload files as streams, complete
  * it; it is then validated (pass 1, every row error kept) and, if its failed rows stay within the
- * threshold, applied through the same pipeline as streaming (pass 2), in bulk. Files are streamed
- * from disk in both passes, so memory does not grow with their size.
+ * threshold, applied through the same pipeline as streaming (pass 2), in bulk. A batch whose
+ * threshold is 100% cannot fail as a whole, so it is read once: each row validated and, if good,
+ * applied. Files are streamed from disk in every pass, so memory does not grow with their size.
  */
 export class BatchService {
   private readonly running = new Map<string, Promise<void>>();
@@ -165,25 +166,22 @@ export class BatchService {
     const catalog = await this.catalogOf(start.instanceId);
     let b: Batch = { ...start, startedAt: this.deps.clock.now() };
     await this.deps.store.update(b);
+    // A batch that cannot fail as a whole (a threshold of 100%) needs no validating pass: it is read once.
+    if (b.errorThreshold >= 100) return this.processInOnePass(b, catalog);
     // Pass 1: validate every row and keep the errors.
     let rows = 0;
-    let failed = 0;
-    let seq = 0;
+    const bad = this.errorKeeper(b);
     try {
       for await (const r of this.prepared(b, catalog, true)) {
         rows++;
-        if (!r.errors) continue;
-        failed++;
-        if (seq < MAX_STORED_ERRORS) {
-          await this.deps.store.addErrors(b.instanceId, b.id, seq, r.errors);
-          seq += r.errors.length;
-        }
+        if (r.errors) await bad.keep(r.errors);
       }
     } catch (err) {
       if (!(err instanceof FileError)) throw err;
-      await this.deps.store.update({ ...b, status: 'failed', rowsRead: rows, rowsFailed: failed, message: err.message, finishedAt: this.deps.clock.now() });
+      await this.deps.store.update({ ...b, status: 'failed', rowsRead: rows, rowsFailed: bad.count, message: err.message, finishedAt: this.deps.clock.now() });
       return;
     }
+    const failed = bad.count;
     b = { ...b, rowsRead: rows, rowsFailed: failed };
     const percent = rows === 0 ? 0 : (failed / rows) * 100;
     if (percent > b.errorThreshold) {
@@ -197,8 +195,61 @@ export class BatchService {
     }
     await this.deps.store.update(b);
     // Pass 2: apply the good rows, in bulk, through the same pipeline as streaming.
-    // Chunks are submitted in order with a few in flight, so that preparing the next chunk overlaps
-    // the commit of the previous ones (the committer keeps their order).
+    const { applied } = await this.applyRows(b, catalog, () => b);
+    await this.finish({ ...b, rowsApplied: applied });
+  }
+
+  /** Threshold 100%: every row read, validated and (if good) applied in the one pass; its errors kept as it goes. */
+  private async processInOnePass(start: Batch, catalog: InstanceCatalog): Promise<void> {
+    const bad = this.errorKeeper(start);
+    const progress = (rows: number): Batch => ({ ...start, rowsRead: rows, rowsFailed: bad.count });
+    const result = await this.applyRows(start, catalog, progress, (errors) => bad.keep(errors));
+    if (result.fileError === undefined) {
+      await this.finish({ ...progress(result.rows), rowsApplied: result.applied });
+      return;
+    }
+    // The file broke after some rows were applied: they stay (the batch could not fail as a whole), and the status says so.
+    await this.deps.store.update({
+      ...progress(result.rows),
+      rowsApplied: result.applied,
+      status: result.applied > 0 ? 'partial' : 'failed',
+      message: result.rows === 0 ? result.fileError.message : `${result.fileError.message}; reading stopped after row ${result.rows}, and the ${result.applied} good rows before it were applied`,
+      finishedAt: this.deps.clock.now(),
+    });
+  }
+
+  /** The row errors of a batch: counted, and stored (up to MAX_STORED_ERRORS) in row order. */
+  private errorKeeper(b: Batch): { readonly count: number; keep(errors: RowError[]): Promise<void> } {
+    let count = 0;
+    let seq = 0;
+    const store = this.deps.store;
+    return {
+      get count() {
+        return count;
+      },
+      async keep(errors) {
+        count++;
+        if (seq >= MAX_STORED_ERRORS) return;
+        await store.addErrors(b.instanceId, b.id, seq, errors);
+        seq += errors.length;
+      },
+    };
+  }
+
+  /**
+   * Applies the good rows in bulk through the same pipeline as streaming. Chunks are submitted in
+   * order with a few in flight, so that preparing the next chunk overlaps the commit of the
+   * previous ones (the committer keeps their order); after each, the batch as `progress` gives it
+   * is stored with the rows applied so far. `onBad` hears of each bad row. A file that breaks
+   * midway ends the reading (`fileError`) after what was submitted is applied.
+   */
+  private async applyRows(
+    b: Batch,
+    catalog: InstanceCatalog,
+    progress: (rowsRead: number) => Batch,
+    onBad?: (errors: RowError[]) => Promise<void>,
+  ): Promise<{ rows: number; applied: number; fileError?: FileError }> {
+    let rows = 0;
     let applied = 0;
     let chunk: PreparedRecord[] = [];
     const inFlight: Array<Promise<void>> = [];
@@ -208,23 +259,39 @@ export class BatchService {
       inFlight.push(
         this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [] }).then(async () => {
           applied += records.length;
-          await this.deps.store.update({ ...b, rowsApplied: applied });
+          await this.deps.store.update({ ...progress(rows), rowsApplied: applied });
         }),
       );
       if (inFlight.length >= APPLY_IN_FLIGHT) await inFlight.shift();
     };
-    for await (const r of this.prepared(b, catalog)) {
-      if (!r.record) continue;
-      chunk.push(r.record);
-      if (chunk.length >= APPLY_CHUNK) await flush();
+    let fileError: FileError | undefined;
+    try {
+      for await (const r of this.prepared(b, catalog)) {
+        rows++;
+        if (!r.record) {
+          if (r.errors) await onBad?.(r.errors);
+          continue;
+        }
+        chunk.push(r.record);
+        if (chunk.length >= APPLY_CHUNK) await flush();
+      }
+    } catch (err) {
+      if (!(err instanceof FileError) || !onBad) throw err;
+      fileError = err;
     }
     if (chunk.length > 0) await flush();
     await Promise.all(inFlight);
+    return { rows, applied, ...(fileError ? { fileError } : {}) };
+  }
+
+  /** The batch's end once its good rows are applied: success, or partial with what failed; its files are let go. */
+  private async finish(b: Batch): Promise<void> {
+    const failed = b.rowsFailed;
+    const percent = b.rowsRead === 0 ? 0 : (failed / b.rowsRead) * 100;
     await this.deps.store.update({
       ...b,
-      rowsApplied: applied,
       status: failed === 0 ? 'success' : 'partial',
-      message: failed === 0 ? null : `${failed} of ${rows} rows failed (${percent.toFixed(1)}%); the others were applied`,
+      message: failed === 0 ? null : `${failed} of ${b.rowsRead} rows failed (${percent.toFixed(1)}%); the others were applied`,
       finishedAt: this.deps.clock.now(),
     });
     await rm(this.fileDir(b), { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { parse } from 'csv-parse';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { JsonObject, JsonValue } from '../../domain/json-path.js';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer } from 'hyparquet';
@@ -51,44 +51,61 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
     yield* readParquet(path, mapping);
     return;
   }
-  const input = await bytes(path);
+  const raw = await bytes(path);
+  // A file that breaks midway (a cut gzip stream, a read error) ends the text here: the rows read
+  // from what came before are all given, then the error; the row just before the break is held
+  // back (it may be cut short). Destroying the parser instead would drop the rows it had parsed.
+  let broken: Error | undefined;
+  const input = new PassThrough();
+  raw.on('error', (e: Error) => {
+    broken ??= e;
+    input.end();
+  });
+  raw.pipe(input);
   try {
     if (format === 'csv') {
       let header: string[] | undefined;
       const parser = input.pipe(
         parse({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }),
       );
-      input.on('error', (e) => parser.destroy(e));
       let n = 0;
+      let held: Row | undefined;
       for await (const record of parser as AsyncIterable<string[]>) {
         if (!header) {
           header = record.map((c) => c.trim());
           checkHeader(header, required);
           continue;
         }
+        if (held) yield held;
         n++;
         if (record.length !== header.length) {
-          yield { kind: 'bad', row: n, message: `the row has ${record.length} values; the header has ${header.length} columns` };
+          held = { kind: 'bad', row: n, message: `the row has ${record.length} values; the header has ${header.length} columns` };
           continue;
         }
         const cells: Record<string, string> = {};
         header.forEach((c, i) => (cells[c] = record[i]!));
-        yield { kind: 'cells', cells, row: n };
+        held = { kind: 'cells', cells, row: n };
       }
+      if (broken) throw broken;
+      if (held) yield held;
       if (!header) throw new FileError('the file is empty');
       return;
     }
     if (format === 'ndjson') {
       let n = 0;
+      let held: Row | undefined;
       for await (const line of createInterface({ input, crlfDelay: Infinity })) {
         if (line.trim() === '') continue;
+        if (held) yield held;
         n++;
         try {
-          yield { kind: 'json', value: JSON.parse(line) as JsonValue, row: n };
+          held = { kind: 'json', value: JSON.parse(line) as JsonValue, row: n };
         } catch (e) {
-          yield { kind: 'bad', row: n, message: `not valid JSON: ${(e as Error).message}` };
+          held = { kind: 'bad', row: n, message: `not valid JSON: ${(e as Error).message}` };
         }
       }
+      if (broken) throw broken;
+      if (held) yield held;
       if (n === 0) throw new FileError('the file is empty');
       return;
     }
@@ -99,6 +116,7 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
       if (size > MAX_JSON_ARRAY_BYTES) throw new FileError('a JSON array file is limited to 64 MB; send larger files as NDJSON');
       chunks.push(chunk);
     }
+    if (broken) throw broken;
     let value: unknown;
     try {
       value = JSON.parse(Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, ''));
