@@ -6,7 +6,7 @@
  * on the loaded store, peak RSS, and a bare Fastify no-op server's requests/s as the denominator.
  */
 import { arg, cpuSeconds, cpuSecondsOfCommand, peakRssMb, percentile, report, round } from './lib/harness.js';
-import { http } from './lib/http.js';
+import { http, postUntilTaken } from './lib/http.js';
 import { BACKEND, cannon, KEY, MAX_APPLY_LAG_MS, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
 import { emailOf } from './lib/traffic.js';
 
@@ -29,9 +29,7 @@ try {
   const probe = async (): Promise<void> => {
     for (let i = 0; probing; i++) {
       const email = `probe-${i}@bench.example.com`;
-      const body = JSON.stringify({ record: { identityMap: { email: [{ id: email }] }, loyalty: { points: i } } });
-      let res = await http('POST', `${s.api}/collection/${s.crm}`, KEY, body);
-      for (; res.status === 503; res = await http('POST', `${s.api}/collection/${s.crm}`, KEY, body)) await new Promise((r) => setTimeout(r, 1000 * (res.retryAfterSeconds || 1)));
+      const res = await postUntilTaken(`${s.api}/collection/${s.crm}`, KEY, JSON.stringify({ record: { identityMap: { email: [{ id: email }] }, loyalty: { points: i } } }));
       const acked = performance.now();
       if (res.status !== 200) throw new Error(`probe: ${res.status} ${res.body}`);
       // Polled at an interval of 5% of the time waited so far (1-25 ms): the figure stays within

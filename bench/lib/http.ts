@@ -35,6 +35,16 @@ export function http(method: string, url: string, key: string, body?: string): P
   });
 }
 
+/** A POST that a 503 (the server's backpressure) sends again after its Retry-After; `onRetry` hears of each time. */
+export async function postUntilTaken(url: string, key: string, body: string, onRetry?: () => void): Promise<HttpResult> {
+  for (;;) {
+    const res = await http('POST', url, key, body);
+    if (res.status !== 503) return res;
+    onRetry?.();
+    await new Promise((r) => setTimeout(r, 1000 * (res.retryAfterSeconds || 1)));
+  }
+}
+
 export async function json<T>(method: string, url: string, key: string, body?: unknown): Promise<T> {
   const res = await http(method, url, key, body === undefined ? undefined : JSON.stringify(body));
   if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${res.body}`);

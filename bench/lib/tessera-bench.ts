@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startChild, type Child } from './harness.js';
-import { http, json } from './http.js';
+import { json, postUntilTaken } from './http.js';
 import { EVENT_SCHEMA, PROFILE_SCHEMA, traffic, type Message } from './traffic.js';
 
 export const KEY = 'bench-admin-key-0123456789';
@@ -107,7 +107,6 @@ export function trafficBatches(people: number, s: BenchServer, batch: number): A
   return bodies;
 }
 
-/** Sends batch bodies with `concurrency` clients; returns messages sent and rejected. */
 /** Sends the batches, `concurrency` at a time; a batch refused with 503 (the server's backpressure) is sent again after its Retry-After. */
 export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; count: number }>, concurrency: number, onProgress?: (sent: number) => void): Promise<{ sent: number; rejected: number; retried: number }> {
   let sent = 0;
@@ -116,12 +115,7 @@ export async function sendBatches(s: BenchServer, bodies: Array<{ body: string; 
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let b = bodies[next++]; b !== undefined; b = bodies[next++]) {
-      let res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
-      while (res.status === 503) {
-        retried++;
-        await new Promise((r) => setTimeout(r, 1000 * (res.retryAfterSeconds || 1)));
-        res = await http('POST', `${s.api}/collection/batch`, KEY, b.body);
-      }
+      const res = await postUntilTaken(`${s.api}/collection/batch`, KEY, b.body, () => retried++);
       if (res.status !== 207) throw new Error(`batch: ${res.status} ${res.body.slice(0, 300)}`);
       rejected += res.body.split('"error"').length - 1;
       sent += b.count;

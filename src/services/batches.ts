@@ -195,7 +195,9 @@ export class BatchService {
     }
     await this.deps.store.update(b);
     // Pass 2: apply the good rows, in bulk, through the same pipeline as streaming.
-    const { applied } = await this.applyRows(b, catalog, () => b);
+    const { applied, fileError } = await this.applyRows(b, catalog, () => b);
+    // The file was read whole in pass 1: one that breaks now has changed underneath (the batch fails).
+    if (fileError) throw fileError;
     await this.finish({ ...b, rowsApplied: applied });
   }
 
@@ -276,7 +278,7 @@ export class BatchService {
         if (chunk.length >= APPLY_CHUNK) await flush();
       }
     } catch (err) {
-      if (!(err instanceof FileError) || !onBad) throw err;
+      if (!(err instanceof FileError)) throw err;
       fileError = err;
     }
     if (chunk.length > 0) await flush();

@@ -53,8 +53,9 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
   }
   const raw = await bytes(path);
   // A file that breaks midway (a cut gzip stream, a read error) ends the text here: the rows read
-  // from what came before are all given, then the error; the row just before the break is held
-  // back (it may be cut short). Destroying the parser instead would drop the rows it had parsed.
+  // from what came before are all given, then the error. Destroying the parser instead would drop
+  // the rows it had parsed. The row just before the break is held back (it may be cut short): each
+  // row is given once the next one has come, and the last once the text ended whole.
   let broken: Error | undefined;
   const input = new PassThrough();
   raw.on('error', (e: Error) => {
@@ -62,75 +63,83 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
     input.end();
   });
   raw.pipe(input);
+  let held: Row | undefined;
   try {
-    if (format === 'csv') {
-      let header: string[] | undefined;
-      const parser = input.pipe(
-        parse({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }),
-      );
-      let n = 0;
-      let held: Row | undefined;
-      for await (const record of parser as AsyncIterable<string[]>) {
-        if (!header) {
-          header = record.map((c) => c.trim());
-          checkHeader(header, required);
-          continue;
-        }
-        if (held) yield held;
-        n++;
-        if (record.length !== header.length) {
-          held = { kind: 'bad', row: n, message: `the row has ${record.length} values; the header has ${header.length} columns` };
-          continue;
-        }
-        const cells: Record<string, string> = {};
-        header.forEach((c, i) => (cells[c] = record[i]!));
-        held = { kind: 'cells', cells, row: n };
-      }
-      if (broken) throw broken;
+    for await (const row of textRows(input, format, csv, required, () => broken)) {
       if (held) yield held;
-      if (!header) throw new FileError('the file is empty');
-      return;
+      held = row;
     }
-    if (format === 'ndjson') {
-      let n = 0;
-      let held: Row | undefined;
-      for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-        if (line.trim() === '') continue;
-        if (held) yield held;
-        n++;
-        try {
-          held = { kind: 'json', value: JSON.parse(line) as JsonValue, row: n };
-        } catch (e) {
-          held = { kind: 'bad', row: n, message: `not valid JSON: ${(e as Error).message}` };
-        }
-      }
-      if (broken) throw broken;
-      if (held) yield held;
-      if (n === 0) throw new FileError('the file is empty');
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_JSON_ARRAY_BYTES) throw new FileError('a JSON array file is limited to 64 MB; send larger files as NDJSON');
-      chunks.push(chunk);
-    }
-    if (broken) throw broken;
-    let value: unknown;
-    try {
-      value = JSON.parse(Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, ''));
-    } catch (e) {
-      throw new FileError(`the file is not valid JSON: ${(e as Error).message}`);
-    }
-    if (!Array.isArray(value)) throw new FileError('a JSON file holds one array of records');
-    if (value.length === 0) throw new FileError('the file is empty');
-    let n = 0;
-    for (const v of value as JsonValue[]) yield { kind: 'json', value: v, row: ++n };
   } catch (e) {
     if (e instanceof FileError) throw e;
     throw new FileError(`the file could not be read: ${(e as Error).message}`);
   }
+  if (held) yield held;
+}
+
+/** The rows of a text file (CSV, NDJSON, a JSON array); `broken()` is thrown once the text has ended, if it broke. */
+async function* textRows(input: Readable, format: Exclude<BatchFormat, 'parquet'>, csv: CsvOptions, required: readonly string[], broken: () => Error | undefined): AsyncGenerator<Row> {
+  const stopIfBroken = (): void => {
+    const e = broken();
+    if (e) throw e;
+  };
+  if (format === 'csv') {
+    let header: string[] | undefined;
+    const parser = input.pipe(
+      parse({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }),
+    );
+    let n = 0;
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (!header) {
+        header = record.map((c) => c.trim());
+        checkHeader(header, required);
+        continue;
+      }
+      n++;
+      if (record.length !== header.length) {
+        yield { kind: 'bad', row: n, message: `the row has ${record.length} values; the header has ${header.length} columns` };
+        continue;
+      }
+      const cells: Record<string, string> = {};
+      header.forEach((c, i) => (cells[c] = record[i]!));
+      yield { kind: 'cells', cells, row: n };
+    }
+    stopIfBroken();
+    if (!header) throw new FileError('the file is empty');
+    return;
+  }
+  if (format === 'ndjson') {
+    let n = 0;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      if (line.trim() === '') continue;
+      n++;
+      try {
+        yield { kind: 'json', value: JSON.parse(line) as JsonValue, row: n };
+      } catch (e) {
+        yield { kind: 'bad', row: n, message: `not valid JSON: ${(e as Error).message}` };
+      }
+    }
+    stopIfBroken();
+    if (n === 0) throw new FileError('the file is empty');
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_JSON_ARRAY_BYTES) throw new FileError('a JSON array file is limited to 64 MB; send larger files as NDJSON');
+    chunks.push(chunk);
+  }
+  stopIfBroken();
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, ''));
+  } catch (e) {
+    throw new FileError(`the file is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw new FileError('a JSON file holds one array of records');
+  if (value.length === 0) throw new FileError('the file is empty');
+  let n = 0;
+  for (const v of value as JsonValue[]) yield { kind: 'json', value: v, row: ++n };
 }
 
 /** A Parquet value as JSON: 64-bit integers as numbers (strings beyond 2^53), dates as ISO text. */
