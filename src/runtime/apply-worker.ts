@@ -6,13 +6,19 @@ import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
 import type { UnificationConfig } from '../domain/unify/config.js';
 import type { RefreshResult } from '../pipelines/refresh/run-refresh.js';
 
+/**
+ * The writer's young generation: semi-spaces of 32 MB (16 on Node 20 by default), since a group's records live
+ * through its whole transaction and every scavenge in between copies them: half the writer's GC time, same RSS.
+ */
+const WRITER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 96 };
+
 /** Starts the worker on the compiled entry, or on the TypeScript source through tsx when run from source (tests). */
 function spawnWorker(data: ApplyWorkerData): Worker {
   const js = new URL('./apply-worker-main.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: data });
+  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: data, resourceLimits: WRITER_RESOURCE_LIMITS });
   const ts = new URL('./apply-worker-main.ts', import.meta.url).href;
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return new Worker(boot, { eval: true, workerData: data, resourceLimits: WRITER_RESOURCE_LIMITS });
 }
 
 /** The main thread's handle on the writer thread: group commits and upkeep tasks as promises, in order. */
