@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
@@ -17,6 +17,34 @@ describe('the lake', () => {
   it('keeps each record as received with its receipt, in date partitions', async () => {
     await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.crm, record: { crmId: 'LK-1' } }]);
     expect(partitions(ctx.ds.crm)).toEqual(['date=2026-03-01']);
+  });
+
+  it('writes each line with its own request\'s receipt, whole, multi-byte text included', async () => {
+    const names = ['Zoë', 'Łukasz 😀', 'plain', '東京'];
+    const answers = await Promise.all(
+      names.map((name, i) =>
+        ingestBatch(ctx.ts.api, [0, 1, 2].map((j) => ({ datasetId: ctx.ds.web, record: { crmId: `MB-${i}-${j}`, person: { name: { firstName: `${name} ${j}` } } } }))),
+      ),
+    );
+    const requestOf = new Map(answers.flatMap((a, i) => [0, 1, 2].map((j) => [`MB-${i}-${j}`, String(a.body.requestId)] as const)));
+    const dir = join(ctx.ts.dataDir, 'lake', 'default', ctx.ds.web, 'date=2026-03-01');
+    const text = readdirSync(dir)
+      .filter((f) => f.endsWith('.ndjson'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text
+      .slice(0, -1)
+      .split('\n')
+      .map((l) => JSON.parse(l) as { requestId: string; path: string; record: { crmId: string; person: { name: { firstName: string } } } })
+      .filter((l) => l.record.crmId.startsWith('MB-'));
+    expect(lines).toHaveLength(12);
+    for (const l of lines) {
+      const [, i, j] = l.record.crmId.split('-');
+      expect(l.requestId).toBe(requestOf.get(l.record.crmId));
+      expect(l.path).toBe('streaming');
+      expect(l.record.person.name.firstName).toBe(`${names[Number(i)]} ${j}`);
+    }
   });
 
   it('deletes a dataset\'s partitions older than its retention, and keeps the profiles', async () => {

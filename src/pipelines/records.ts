@@ -61,19 +61,24 @@ export interface CommitWork {
   catalogVersion?: number;
 }
 
-export const toLakeLine = (r: PreparedRecord): LakeLine => ({
-  instanceId: r.instanceId,
-  datasetId: r.datasetId,
-  recordId: r.recordId,
-  receivedAt: r.receipt.receivedAt,
-  path: r.receipt.path,
-  requestId: r.receipt.requestId,
-  caller: r.receipt.caller,
-  ...(r.validUntil !== null ? { validUntil: r.validUntil } : {}),
-  ...(r.target !== undefined ? { target: r.target } : {}),
-  ...(r.kind === 'override' ? { operation: 'patch' as const } : r.kind === 'delete' ? { operation: 'delete' as const } : {}),
-  recordJson: r.rawJson,
-});
+/** The lake entry of a record (its optional fields set only when present; a spread of each costs more on the writer's hot path). */
+export function toLakeLine(r: PreparedRecord): LakeLine {
+  const line: LakeLine = {
+    instanceId: r.instanceId,
+    datasetId: r.datasetId,
+    recordId: r.recordId,
+    receivedAt: r.receipt.receivedAt,
+    path: r.receipt.path,
+    requestId: r.receipt.requestId,
+    caller: r.receipt.caller,
+    recordJson: r.rawJson,
+  };
+  if (r.validUntil !== null) line.validUntil = r.validUntil;
+  if (r.target !== undefined) line.target = r.target;
+  if (r.kind === 'override') line.operation = 'patch';
+  else if (r.kind === 'delete') line.operation = 'delete';
+  return line;
+}
 
 /** The deletion of a source record: kept in the lake like any change, so replay and rebuild repeat it. */
 export const deleteRecord = (i: { instanceId: string; datasetId: string; recordId: string; recordKey: string; receipt: Receipt }): PreparedRecord => ({

@@ -24,14 +24,52 @@ const q = JSON.stringify;
 /**
  * An entry as its line of NDJSON: the receipt fields, `seq`, then the record as received. Written
  * out field by field (the writer makes one per record; a spread copy and a generic stringify cost
- * twice as much).
+ * twice as much), and the parts that the entries of one request share are made once: the
+ * instance and dataset, and the receipt after the record id.
  */
-function lakeLineText(e: LakeLine, seq: number): string {
-  let line = `{"instanceId":${q(e.instanceId)},"datasetId":${q(e.datasetId)},"recordId":${q(e.recordId)},"receivedAt":${q(e.receivedAt)},"path":${q(e.path)},"requestId":${q(e.requestId)},"caller":${q(e.caller)}`;
-  if (e.validUntil !== undefined) line += `,"validUntil":${q(e.validUntil)}`;
-  if (e.target !== undefined) line += `,"target":${q(e.target)}`;
-  if (e.operation !== undefined) line += `,"operation":${q(e.operation)}`;
-  return `${line},"seq":${seq},"record":${e.recordJson}}\n`;
+class LakeLineText {
+  private head = { instanceId: '', datasetId: '', text: '' };
+  private receipt: { of: LakeLine | undefined; text: string } = { of: undefined, text: '' };
+
+  of(e: LakeLine, seq: number): string {
+    if (e.instanceId !== this.head.instanceId || e.datasetId !== this.head.datasetId) {
+      this.head = { instanceId: e.instanceId, datasetId: e.datasetId, text: `{"instanceId":${q(e.instanceId)},"datasetId":${q(e.datasetId)},"recordId":` };
+    }
+    return `${this.head.text}${q(e.recordId)},${this.receiptText(e)},"seq":${seq},"record":${e.recordJson}}\n`;
+  }
+
+  private receiptText(e: LakeLine): string {
+    const last = this.receipt.of;
+    if (
+      last === undefined ||
+      e.receivedAt !== last.receivedAt ||
+      e.path !== last.path ||
+      e.requestId !== last.requestId ||
+      e.caller !== last.caller ||
+      e.validUntil !== last.validUntil ||
+      e.target !== last.target ||
+      e.operation !== last.operation
+    ) {
+      let text = `"receivedAt":${q(e.receivedAt)},"path":${q(e.path)},"requestId":${q(e.requestId)},"caller":${q(e.caller)}`;
+      if (e.validUntil !== undefined) text += `,"validUntil":${q(e.validUntil)}`;
+      if (e.target !== undefined) text += `,"target":${q(e.target)}`;
+      if (e.operation !== undefined) text += `,"operation":${q(e.operation)}`;
+      this.receipt = { of: e, text };
+    }
+    return this.receipt.text;
+  }
+}
+
+/** Lines as one buffer of UTF-8, with the byte offset past each (encoded once: no separate length pass). */
+function encodeLines(lines: readonly string[]): { buffer: Buffer; ends: number[] } {
+  let chars = 0;
+  for (const line of lines) chars += line.length;
+  // A UTF-16 code unit is at most three bytes of UTF-8.
+  const buffer = Buffer.allocUnsafe(chars * 3);
+  const ends: number[] = new Array<number>(lines.length);
+  let off = 0;
+  for (let i = 0; i < lines.length; i++) ends[i] = off += buffer.write(lines[i]!, off);
+  return { buffer: buffer.subarray(0, off), ends };
 }
 
 /**
@@ -48,6 +86,7 @@ export class FsLake implements Lake {
   private counter = 0;
   private lastSeq = 0;
   private lastDay = { day: Number.NaN, text: '' };
+  private readonly lineText = new LakeLineText();
 
   constructor(
     private readonly root: string,
@@ -65,31 +104,31 @@ export class FsLake implements Lake {
   }
 
   async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
-    const groups = new Map<string, { lines: string[]; indexes: number[]; bytes: number[] }>();
+    const groups = new Map<string, { lines: string[]; indexes: number[] }>();
     // Increasing across segments and restarts (microseconds since the epoch, or one more).
     const nowSeq = Date.now() * 1000;
+    let last: { instanceId: string; datasetId: string; day: string; group: { lines: string[]; indexes: number[] } } | undefined;
     entries.forEach((entry, index) => {
-      const dir = `${entry.instanceId}/${entry.datasetId}/date=${this.dayOf(entry.receivedAt)}`;
-      const group = groups.get(dir) ?? { lines: [], indexes: [], bytes: [] };
+      const day = this.dayOf(entry.receivedAt);
+      if (last === undefined || entry.instanceId !== last.instanceId || entry.datasetId !== last.datasetId || day !== last.day) {
+        const dir = `${entry.instanceId}/${entry.datasetId}/date=${day}`;
+        let group = groups.get(dir);
+        if (!group) groups.set(dir, (group = { lines: [], indexes: [] }));
+        last = { instanceId: entry.instanceId, datasetId: entry.datasetId, day, group };
+      }
       this.lastSeq = Math.max(this.lastSeq + 1, nowSeq);
-      const line = lakeLineText(entry, this.lastSeq);
-      group.lines.push(line);
-      group.indexes.push(index);
-      group.bytes.push(Buffer.byteLength(line));
-      groups.set(dir, group);
+      last.group.lines.push(this.lineText.of(entry, this.lastSeq));
+      last.group.indexes.push(index);
     });
     const positions: LakePosition[] = new Array<LakePosition>(entries.length);
     for (const [dir, group] of groups) {
       const segment = this.segmentFor(dir);
-      const start = segment.size;
-      const buffer = Buffer.from(group.lines.join(''));
+      const { buffer, ends } = encodeLines(group.lines);
       await this.writeDurably(segment.fd, buffer);
-      let end = start;
       group.indexes.forEach((entryIndex, i) => {
-        end += group.bytes[i]!;
-        positions[entryIndex] = { segment: segment.relPath, end };
+        positions[entryIndex] = { segment: segment.relPath, end: segment.size + ends[i]! };
       });
-      segment.size = end;
+      segment.size += buffer.length;
       if (segment.size >= SEGMENT_MAX_BYTES) {
         this.open.delete(dir);
         closeSync(segment.fd);
