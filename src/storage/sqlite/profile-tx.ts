@@ -125,8 +125,10 @@ export class SqliteProfileTx implements ProfileTx {
     this.s['moveActivities']!.run(to, instanceId, from);
     // Overrides follow the person; where both had one for a field, the newer stays.
     const moved = this.s['overridesOf']!.all(instanceId, from) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>;
-    for (const o of moved) this.s['upsertOverride']!.run(instanceId, to, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id);
-    this.s['dropOverridesOf']!.run(instanceId, from);
+    if (moved.length > 0) {
+      for (const o of moved) this.s['upsertOverride']!.run(instanceId, to, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id);
+      this.s['dropOverridesOf']!.run(instanceId, from);
+    }
     this.s['moveAliases']!.run(to, instanceId, from);
     this.s['addAlias']!.run(instanceId, from, to, m.at);
     this.s['deleteProfile']!.run(instanceId, from);
