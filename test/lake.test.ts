@@ -26,7 +26,7 @@ describe('the lake', () => {
         ingestBatch(ctx.ts.api, [0, 1, 2].map((j) => ({ datasetId: ctx.ds.web, record: { crmId: `MB-${i}-${j}`, person: { name: { firstName: `${name} ${j}` } } } }))),
       ),
     );
-    const requestOf = new Map(answers.flatMap((a, i) => [0, 1, 2].map((j) => [`MB-${i}-${j}`, String(a.body.requestId)] as const)));
+    const requestOf = new Map<string, string>(answers.flatMap((a, i) => [0, 1, 2].map((j) => [`MB-${i}-${j}`, String(a.body.requestId)] as const)));
     const dir = join(ctx.ts.dataDir, 'lake', 'default', ctx.ds.web, 'date=2026-03-01');
     const text = readdirSync(dir)
       .filter((f) => f.endsWith('.ndjson'))
