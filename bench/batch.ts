@@ -3,9 +3,10 @@
  *
  * Imports a generated CSV of person records (one identity each, typed columns) through the batch
  * API of a real server (person ids P0, P1, … in file order; `--random-keys`: scattered ids, as
- * emails or CRM ids come in a real export, so that every index insert lands somewhere else), and reports rows/s and peak RSS; the denominator is raw better-sqlite3
- * batched inserts of the same rows into a plain table, measured in the same run, and the same rows
- * written straight into Tessera's own tables (the storage floor of an import).
+ * emails or CRM ids come in a real export, so that every index insert lands somewhere else), and
+ * reports rows/s and peak RSS; the denominator is raw better-sqlite3 batched inserts of the same
+ * rows into a plain table, measured in the same run, and the same rows written straight into
+ * Tessera's own tables (the storage floor of an import).
  */
 import Database from 'better-sqlite3';
 import { createWriteStream, mkdtempSync, openAsBlob, rmSync, statSync } from 'node:fs';
