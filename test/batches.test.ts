@@ -222,6 +222,31 @@ describe('batch ingestion', () => {
     expect((await ctx.ts.api('GET', '/api/instances/default/profiles?identity=febrlId:cut2-1')).status).toBe(404);
   });
 
+  it('keeps every row error of a batch with many bad rows, in row order, in both passes', async () => {
+    const rows = ['rec_id,date_of_birth'];
+    // 1,234 bad rows among 2,000: more than one write of errors, and a part-filled last one.
+    for (let i = 0; i < 2000; i++) rows.push(`many-${i},${i % 13 < 8 ? `bad-${i}` : '19990101'}`);
+    const expectedBad = rows.slice(1).filter((r) => r.includes('bad-')).length;
+    const allErrors = async (b: Doc): Promise<Array<{ row: number; value: string }>> => {
+      const out: Array<{ row: number; value: string }> = [];
+      for (let offset = 0; ; offset += 500) {
+        const page = (await ctx.ts.api('GET', `/api/instances/default/batches/${String(b.id)}/errors?limit=500&offset=${offset}`)).body.errors as unknown as Array<{ row: number; value: string }>;
+        out.push(...page);
+        if (page.length < 500) return out;
+      }
+    };
+    for (const errorThreshold of [100, 70]) {
+      const b = await runBatch({ datasetId: febrl, format: 'csv', errorThreshold }, [['many.csv', rows.join('\n').replaceAll('many-', `many${errorThreshold}-`)]]);
+      expect(b.status).toBe('partial');
+      expect(b.counts).toEqual({ rowsRead: 2000, rowsApplied: 2000 - expectedBad, rowsFailed: expectedBad });
+      const errors = await allErrors(b);
+      expect(errors.length).toBe(expectedBad);
+      // Row numbers count data rows from 1 (the header is not one).
+      const badRows = rows.flatMap((r, i) => (r.includes('bad-') ? [{ row: i, value: r.split(',')[1] }] : []));
+      expect(errors.map((e) => ({ row: e.row, value: e.value }))).toEqual(badRows);
+    }
+  });
+
   it('refuses what does not fit the batch\'s state', async () => {
     const created = await ctx.ts.api('POST', '/api/instances/default/batches', { body: { datasetId: febrl, format: 'csv' } });
     const id = String(created.body.id);

@@ -13,11 +13,16 @@ import { FileError, readRows, type Row } from '../pipelines/batch/read-rows.js';
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
 import { prepareRecord } from '../pipelines/ingest/prepare-record.js';
 import type { PreparedRecord } from '../pipelines/records.js';
+import { BatchProgress } from './batch-progress.js';
 
 const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const APPLY_CHUNK = 2000;
 const APPLY_IN_FLIGHT = 3;
 const MAX_STORED_ERRORS = 10_000;
+/** Row errors written to the store in one transaction. */
+const ERRORS_PER_WRITE = 500;
+/** How often a running batch's counts are written to the store (this node serves them live). */
+const PROGRESS_PERSIST_MS = 2000;
 /** The record id of rows prepared in the first pass, which only counts errors (ids are made when a row is applied). */
 const VALIDATING_ID = 'validating';
 
@@ -39,8 +44,11 @@ export interface CreateBatchInput {
  */
 export class BatchService {
   private readonly running = new Map<string, Promise<void>>();
+  private readonly progress: BatchProgress;
 
-  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string }) {}
+  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string }) {
+    this.progress = new BatchProgress(deps.store, deps.clock, PROGRESS_PERSIST_MS);
+  }
 
   private async catalogOf(instanceId: string): Promise<InstanceCatalog> {
     const c = await this.deps.catalog.get(instanceId);
@@ -77,13 +85,13 @@ export class BatchService {
   }
 
   async get(instanceId: string, id: string): Promise<Batch> {
-    const b = await this.deps.store.get(instanceId, id);
+    const b = this.progress.of(instanceId, id) ?? (await this.deps.store.get(instanceId, id));
     if (!b) throw notFound('batch_not_found', `batch ${id} does not exist`);
     return b;
   }
 
-  list(instanceId: string, datasetId: string | undefined, limit: number): Promise<Batch[]> {
-    return this.deps.store.list(instanceId, datasetId, limit);
+  async list(instanceId: string, datasetId: string | undefined, limit: number): Promise<Batch[]> {
+    return (await this.deps.store.list(instanceId, datasetId, limit)).map((b) => this.progress.of(instanceId, b.id) ?? b);
   }
 
   errors(instanceId: string, id: string, limit: number, offset: number): Promise<RowError[]> {
@@ -120,7 +128,10 @@ export class BatchService {
       .catch(async (err: unknown) => {
         await this.deps.store.update({ ...next, status: 'failed', message: `processing failed: ${err instanceof Error ? err.message : String(err)}`, finishedAt: this.deps.clock.now() });
       })
-      .finally(() => this.running.delete(`${instanceId}/${id}`));
+      .finally(() => {
+        this.running.delete(`${instanceId}/${id}`);
+        this.progress.end(instanceId, id);
+      });
     this.running.set(`${instanceId}/${id}`, run);
     return next;
   }
@@ -178,9 +189,11 @@ export class BatchService {
       }
     } catch (err) {
       if (!(err instanceof FileError)) throw err;
+      await bad.flush();
       await this.deps.store.update({ ...b, status: 'failed', rowsRead: rows, rowsFailed: bad.count, message: err.message, finishedAt: this.deps.clock.now() });
       return;
     }
+    await bad.flush();
     const failed = bad.count;
     b = { ...b, rowsRead: rows, rowsFailed: failed };
     const percent = rows === 0 ? 0 : (failed / rows) * 100;
@@ -206,6 +219,7 @@ export class BatchService {
     const bad = this.errorKeeper(start);
     const progress = (rows: number): Batch => ({ ...start, rowsRead: rows, rowsFailed: bad.count });
     const result = await this.applyRows(start, catalog, progress, (errors) => bad.keep(errors));
+    await bad.flush();
     if (result.fileError === undefined) {
       await this.finish({ ...progress(result.rows), rowsApplied: result.applied });
       return;
@@ -220,21 +234,33 @@ export class BatchService {
     });
   }
 
-  /** The row errors of a batch: counted, and stored (up to MAX_STORED_ERRORS) in row order. */
-  private errorKeeper(b: Batch): { readonly count: number; keep(errors: RowError[]): Promise<void> } {
+  /**
+   * The row errors of a batch: counted, and stored (up to MAX_STORED_ERRORS) in row order, a few
+   * hundred to a write; `flush` stores what is left.
+   */
+  private errorKeeper(b: Batch): { readonly count: number; keep(errors: RowError[]): Promise<void>; flush(): Promise<void> } {
     let count = 0;
     let seq = 0;
+    let pending: RowError[] = [];
     const store = this.deps.store;
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const errors = pending;
+      pending = [];
+      await store.addErrors(b.instanceId, b.id, seq, errors);
+      seq += errors.length;
+    };
     return {
       get count() {
         return count;
       },
       async keep(errors) {
         count++;
-        if (seq >= MAX_STORED_ERRORS) return;
-        await store.addErrors(b.instanceId, b.id, seq, errors);
-        seq += errors.length;
+        if (seq + pending.length >= MAX_STORED_ERRORS) return;
+        pending.push(...errors);
+        if (pending.length >= ERRORS_PER_WRITE) await flush();
       },
+      flush,
     };
   }
 
@@ -261,7 +287,7 @@ export class BatchService {
       inFlight.push(
         this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [] }).then(async () => {
           applied += records.length;
-          await this.deps.store.update({ ...progress(rows), rowsApplied: applied });
+          await this.progress.report({ ...progress(rows), rowsApplied: applied });
         }),
       );
       if (inFlight.length >= APPLY_IN_FLIGHT) await inFlight.shift();
