@@ -8,6 +8,8 @@ import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileWriter } from '../storage/sqlite/profile-writer.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
+import { SqlEndpoint } from '../storage/sqlite/sql-endpoint.js';
+import { TransactionQueue } from '../storage/sqlite/transaction-queue.js';
 import { TesseraError } from '../domain/errors.js';
 
 /**
@@ -17,10 +19,14 @@ import { TesseraError } from '../domain/errors.js';
  */
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
-const db = openDatabase(data.dbFile);
-const control = new SqlControlStore(new SqliteClient(db));
+const db = openDatabase(data.dbFile, { writer: true });
+// One queue of transactions for the connection: group commits, upkeep and the main thread's writes.
+const transactions = new TransactionQueue(db);
+const sql = new SqliteClient(db, transactions);
+const control = new SqlControlStore(sql);
 const catalog = new Catalog(control);
-const writer = new SqliteProfileWriter(db);
+const writer = new SqliteProfileWriter(db, transactions);
+const mainThreadSql = new SqlEndpoint(sql, transactions);
 const lake = new FsLake(data.lakeDir);
 const engine = createApplyEngine({ writer, reader: new SqliteProfileReader(db), lake, control, catalog });
 const send = (m: FromApplyWorker): void => port.postMessage(m);
@@ -41,6 +47,7 @@ port.on('message', (m: ToApplyWorker) => {
   } else if (m.type === 'sweep') answer(m.id, engine.sweep(m.now), (r) => r);
   else if (m.type === 'reset') answer(m.id, engine.resetDerived(m.instanceId), () => ({}));
   else if (m.type === 'compact') answer(m.id, engine.compactLake(m.today), (n) => ({ compacted: n }));
+  else if (m.type === 'sql') answer(m.id, mainThreadSql.handle(m.request), (answer) => ({ sql: answer }));
   else if (m.type === 'refresh') answer(m.id, engine.refresh(m.instanceId, m.runId, m.config, m.now, (stage) => send({ type: 'progress', id: m.id, stage })), (refresh) => ({ refresh }));
   else if (m.type === 'close') {
     void Promise.all([writer.close(), lake.close()]).then(() => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
+import type { ApplyWorkerData, FromApplyWorker, SqlAnswer, SqlRequest, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
 import type { UnificationConfig } from '../domain/unify/config.js';
 import type { RefreshResult } from '../pipelines/refresh/run-refresh.js';
@@ -88,6 +88,11 @@ export class ApplyWorker {
       this.post({ type: 'commit', id, works: [...works], now });
     });
   };
+
+  /** Runs the main thread's SQL on the writer's connection (see RoutedSqliteClient). */
+  async sql(request: SqlRequest): Promise<SqlAnswer> {
+    return (await this.upkeep((id) => ({ type: 'sql', id, request }))).sql ?? {};
+  }
 
   private upkeep(message: (id: number) => ToApplyWorker): Promise<UpkeepResult> {
     if (this.failure) return Promise.reject(this.failure);

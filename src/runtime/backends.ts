@@ -18,6 +18,7 @@ import type { SqlClient } from '../storage/sql/sql-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
+import { RoutedSqliteClient } from '../storage/sqlite/routed-sqlite-client.js';
 import { ApplyWorker } from './apply-worker.js';
 
 /** How often a node of the PostgreSQL backend looks for catalog changes made by other nodes. */
@@ -47,16 +48,21 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-/** SQLite (WAL) in the data dir: reads and the control plane here, the writer on a worker thread. */
+/**
+ * SQLite (WAL) in the data dir: reads here, the writer on a worker thread. The control plane and
+ * the small stores read here and write through the writer thread, so this thread never waits for
+ * SQLite's write lock.
+ */
 export async function embeddedBackend(dataDir: string): Promise<Backend> {
   const dbFile = join(dataDir, 'state.db');
+  // Opened read-write: it applies the migrations before the writer starts.
   const main = openDatabase(dbFile);
   const readerDb = openDatabase(dbFile, { readonly: true });
-  const sql = new SqliteClient(main);
-  const control = new SqlControlStore(sql);
-  const catalog = new Catalog(control);
   const worker = new ApplyWorker({ dbFile, lakeDir: join(dataDir, 'lake') });
   await worker.started();
+  const sql = new RoutedSqliteClient(new SqliteClient(main), worker);
+  const control = new SqlControlStore(sql);
+  const catalog = new Catalog(control);
   catalog.onInvalidate((instanceId) => worker.invalidate(instanceId));
   return {
     name: 'embedded',

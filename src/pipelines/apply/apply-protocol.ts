@@ -10,7 +10,35 @@ export type ToApplyWorker =
   | { type: 'reset'; id: number; instanceId: string }
   | { type: 'compact'; id: number; today: string }
   | { type: 'refresh'; id: number; instanceId: string; runId: string; config: UnificationConfig; now: number }
+  | { type: 'sql'; id: number; request: SqlRequest }
   | { type: 'close' };
+
+type SqlParam = string | number | null | ReadonlyArray<string | number | null>;
+
+/** One statement of the main thread's, run on the writer's connection. */
+export interface SqlStep {
+  kind: 'run' | 'get' | 'all';
+  sql: string;
+  params: readonly SqlParam[];
+}
+
+/**
+ * The main thread's writes on the embedded backend (control plane, batches, usage, runs) go to
+ * the writer's connection: a statement in a transaction of its own, or a transaction opened,
+ * stepped through and ended from the main thread, queued with the writer's other transactions.
+ */
+export type SqlRequest =
+  | { kind: 'statement'; step: SqlStep }
+  | { kind: 'begin' }
+  | { kind: 'step'; txId: number; step: SqlStep }
+  | { kind: 'end'; txId: number; commit: boolean };
+
+export interface SqlAnswer {
+  txId?: number;
+  changes?: number;
+  row?: unknown;
+  rows?: unknown[];
+}
 
 export type FromApplyWorker =
   | { type: 'ready' }
@@ -26,6 +54,7 @@ export interface UpkeepResult {
   activities?: number;
   compacted?: number;
   refresh?: RefreshResult;
+  sql?: SqlAnswer;
 }
 
 export interface ApplyWorkerData {

@@ -3,14 +3,15 @@ import type { ProfileTx, ProfileWriter } from '../../ports/profile-store.js';
 import { SqliteProfileTx } from './profile-tx.js';
 import { TransactionQueue } from './transaction-queue.js';
 
-/** Profile state writes on SQLite: one connection, transactions run one at a time. */
+/** Profile state writes on SQLite: one connection, transactions run one at a time (in the connection's queue). */
 export class SqliteProfileWriter implements ProfileWriter {
   private readonly tx: ProfileTx;
-  private readonly transactions: TransactionQueue;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly transactions: TransactionQueue = new TransactionQueue(db),
+  ) {
     this.tx = new SqliteProfileTx(db);
-    this.transactions = new TransactionQueue(db);
   }
 
   transaction<T>(fn: (tx: ProfileTx) => Promise<T>): Promise<T> {
