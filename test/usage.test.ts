@@ -59,6 +59,15 @@ describe('API usage telemetry', () => {
     const byCaller = await api<{ groups: Group[] }>('GET', '/api/instances/default/manage/usage?groupBy=caller&interval=day');
     expect(byCaller.body.groups.find((g) => g.caller === 'app-b')!.requests).toBe(3);
     expect(byCaller.body.groups.find((g) => g.caller === 'app-a')!.requests).toBe(10);
+    // Flushed again into the rows already stored: the counts and the latency histograms add up.
+    for (let i = 7; i < 9; i++) await api('POST', `/api/instances/default/collection/${ctx.ds.crm}?caller=app-a`, { body: { record: { crmId: `U-${i}` } } });
+    const again = await api<{ groups: Group[] }>('GET', '/api/instances/default/manage/usage?groupBy=operation,caller,status,code&interval=minute');
+    const single2 = again.body.groups.find((g) => g.operation === 'POST /api/instances/:instanceId/collection/:datasetId' && g.caller === 'app-a' && g.status === 200)!;
+    expect(single2.requests).toBe(9);
+    expect(single2.records).toBe(9);
+    expect(single2.bytesIn).toBeGreaterThan(single.bytesIn);
+    expect(single2.series.reduce((a, s) => a + s.requests, 0)).toBe(9);
+    expect(again.body.groups.find((g) => g.operation === 'POST /api/instances/:instanceId/collection/batch' && g.caller === 'app-b')!.requests).toBe(3);
     const bad = await api('GET', '/api/instances/default/manage/usage?groupBy=colour');
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('invalid_group_by');

@@ -2,6 +2,17 @@ import type { SqlClient } from './sql-client.js';
 import { merge } from '../../domain/telemetry/histogram.js';
 import type { UsageRow, UsageStore } from '../../ports/usage-store.js';
 
+const KEY_COLUMNS = 'instance_id, bucket_start, operation, caller, status, code';
+/** Rows written by one statement (12 parameters each: well within SQLite's and PostgreSQL's limits). */
+const ROWS_PER_STATEMENT = 500;
+
+type Key = [string, number, string, string, number, string];
+const keyOf = (r: Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>): Key => [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
+const compareKeys = (a: Key, b: Key): number => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return 0;
+};
+
 interface Row {
   instance_id: string;
   bucket_start: number;
@@ -37,24 +48,46 @@ export class SqlUsageStore implements UsageStore {
   constructor(private readonly db: SqlClient) {}
 
   async add(rows: readonly UsageRow[]): Promise<void> {
+    // In a fixed order, so that two nodes adding the same rows lock them in the same order.
+    const sorted = [...rows].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+    for (let i = 0; i < sorted.length; i += ROWS_PER_STATEMENT) await this.addSome(sorted.slice(i, i + ROWS_PER_STATEMENT));
+  }
+
+  /**
+   * Three statements however many rows: claim and lock them (a concurrent writer, another node,
+   * waits for this one), read what they hold, write the sums. (On the embedded backend each is a
+   * round trip to the writer thread, whose queue the transaction holds meanwhile.)
+   */
+  private async addSome(rows: readonly UsageRow[]): Promise<void> {
+    const keys = rows.map(keyOf);
     await this.db.transaction(async (tx) => {
+      await tx.run(
+        `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
+         VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]')").join(', ')}
+         ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = usage.count`,
+        keys.flat(),
+      );
+      const instances = [...new Set(rows.map((r) => r.instanceId))];
+      const buckets = [...new Set(rows.map((r) => r.bucketStart))];
+      const held = await tx.all<Row>(
+        `SELECT * FROM usage WHERE instance_id IN (${instances.map(() => '?').join(', ')}) AND bucket_start IN (${buckets.map(() => '?').join(', ')})`,
+        [...instances, ...buckets],
+      );
+      const old = new Map(held.map((r) => [JSON.stringify([r.instance_id, r.bucket_start, r.operation, r.caller, r.status, r.code]), r]));
+      const values: Array<string | number> = [];
       for (const r of rows) {
-        const key = [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
-        // Claim the row first, so that a concurrent writer (another node) waits for this one.
-        await tx.run(
-          `INSERT INTO usage (instance_id, bucket_start, operation, caller, status, code, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
-           VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]') ON CONFLICT (instance_id, bucket_start, operation, caller, status, code) DO NOTHING`,
-          key,
-        );
-        const old = (await tx.get<Row>('SELECT * FROM usage WHERE instance_id = ? AND bucket_start = ? AND operation = ? AND caller = ? AND status = ? AND code = ?', key))!;
+        const was = old.get(JSON.stringify(keyOf(r)))!;
         const hist = [...r.histogram];
-        merge(hist, JSON.parse(old.histogram) as number[]);
-        await tx.run(
-          `UPDATE usage SET count = ?, records = ?, bytes_in = ?, bytes_out = ?, latency_ms_sum = ?, histogram = ?
-           WHERE instance_id = ? AND bucket_start = ? AND operation = ? AND caller = ? AND status = ? AND code = ?`,
-          [r.count + old.count, r.records + old.records, r.bytesIn + old.bytes_in, r.bytesOut + old.bytes_out, r.latencyMsSum + old.latency_ms_sum, JSON.stringify(hist), ...key],
-        );
+        merge(hist, JSON.parse(was.histogram) as number[]);
+        values.push(...keyOf(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytes_in, r.bytesOut + was.bytes_out, r.latencyMsSum + was.latency_ms_sum, JSON.stringify(hist));
       }
+      await tx.run(
+        `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
+         VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = excluded.count, records = excluded.records, bytes_in = excluded.bytes_in,
+           bytes_out = excluded.bytes_out, latency_ms_sum = excluded.latency_ms_sum, histogram = excluded.histogram`,
+        values,
+      );
     });
   }
 
