@@ -14,6 +14,10 @@ export interface UsageRow {
   histogram: number[];
 }
 
+/** What identifies a row (its minute, instance, operation, caller, status and code), as one text. */
+export const usageKey = (r: Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>): string =>
+  JSON.stringify([r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code]);
+
 export interface UsageStore {
   /** Adds the rows to what is stored (counts add up, histograms merge). */
   add(rows: readonly UsageRow[]): Promise<void>;

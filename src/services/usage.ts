@@ -1,7 +1,7 @@
 import type { Clock } from '../domain/clock.js';
 import { invalid } from '../domain/errors.js';
 import { emptyHistogram, merge, observe, percentile } from '../domain/telemetry/histogram.js';
-import type { UsageRow, UsageStore } from '../ports/usage-store.js';
+import { usageKey, type UsageRow, type UsageStore } from '../ports/usage-store.js';
 
 export interface UsageEvent {
   instanceId: string;
@@ -22,8 +22,6 @@ const MINUTE = 60_000;
 const INTERVAL_MS: Record<UsageInterval, number> = { minute: MINUTE, hour: 60 * MINUTE, day: 24 * 60 * MINUTE };
 export const USAGE_RETENTION_MS = 30 * 24 * 60 * MINUTE;
 
-const rowKey = (r: Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>): string =>
-  JSON.stringify([r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code]);
 
 /**
  * API usage telemetry (the "API usage" page of Dynamics, with latency): requests aggregated in
@@ -38,7 +36,7 @@ export class UsageService {
   record(e: UsageEvent): void {
     const bucketStart = Math.floor(this.deps.clock.now() / MINUTE) * MINUTE;
     const base = { instanceId: e.instanceId, bucketStart, operation: e.operation, caller: e.caller ?? '', status: e.status, code: e.code ?? '' };
-    const key = rowKey(base);
+    const key = usageKey(base);
     let row = this.pending.get(key);
     if (!row) {
       row = { ...base, count: 0, records: 0, bytesIn: 0, bytesOut: 0, latencyMsSum: 0, histogram: emptyHistogram() };

@@ -1,17 +1,12 @@
 import type { SqlClient } from './sql-client.js';
 import { merge } from '../../domain/telemetry/histogram.js';
-import type { UsageRow, UsageStore } from '../../ports/usage-store.js';
+import { usageKey, type UsageRow, type UsageStore } from '../../ports/usage-store.js';
 
 const KEY_COLUMNS = 'instance_id, bucket_start, operation, caller, status, code';
 /** Rows written by one statement (12 parameters each: well within SQLite's and PostgreSQL's limits). */
 const ROWS_PER_STATEMENT = 500;
 
-type Key = [string, number, string, string, number, string];
-const keyOf = (r: Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>): Key => [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
-const compareKeys = (a: Key, b: Key): number => {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return 0;
-};
+const keyValues = (r: UsageRow): Array<string | number> => [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
 
 interface Row {
   instance_id: string;
@@ -49,7 +44,7 @@ export class SqlUsageStore implements UsageStore {
 
   async add(rows: readonly UsageRow[]): Promise<void> {
     // In a fixed order, so that two nodes adding the same rows lock them in the same order.
-    const sorted = [...rows].sort((a, b) => compareKeys(keyOf(a), keyOf(b)));
+    const sorted = rows.map((r) => ({ r, key: usageKey(r) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((x) => x.r);
     for (let i = 0; i < sorted.length; i += ROWS_PER_STATEMENT) await this.addSome(sorted.slice(i, i + ROWS_PER_STATEMENT));
   }
 
@@ -59,13 +54,12 @@ export class SqlUsageStore implements UsageStore {
    * round trip to the writer thread, whose queue the transaction holds meanwhile.)
    */
   private async addSome(rows: readonly UsageRow[]): Promise<void> {
-    const keys = rows.map(keyOf);
     await this.db.transaction(async (tx) => {
       await tx.run(
         `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
          VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]')").join(', ')}
          ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = usage.count`,
-        keys.flat(),
+        rows.flatMap(keyValues),
       );
       const instances = [...new Set(rows.map((r) => r.instanceId))];
       const buckets = [...new Set(rows.map((r) => r.bucketStart))];
@@ -73,13 +67,13 @@ export class SqlUsageStore implements UsageStore {
         `SELECT * FROM usage WHERE instance_id IN (${instances.map(() => '?').join(', ')}) AND bucket_start IN (${buckets.map(() => '?').join(', ')})`,
         [...instances, ...buckets],
       );
-      const old = new Map(held.map((r) => [JSON.stringify([r.instance_id, r.bucket_start, r.operation, r.caller, r.status, r.code]), r]));
+      const old = new Map(held.map((h) => toUsage(h)).map((u) => [usageKey(u), u]));
       const values: Array<string | number> = [];
       for (const r of rows) {
-        const was = old.get(JSON.stringify(keyOf(r)))!;
+        const was = old.get(usageKey(r))!;
         const hist = [...r.histogram];
-        merge(hist, JSON.parse(was.histogram) as number[]);
-        values.push(...keyOf(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytes_in, r.bytesOut + was.bytes_out, r.latencyMsSum + was.latency_ms_sum, JSON.stringify(hist));
+        merge(hist, was.histogram);
+        values.push(...keyValues(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytesIn, r.bytesOut + was.bytesOut, r.latencyMsSum + was.latencyMsSum, JSON.stringify(hist));
       }
       await tx.run(
         `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
