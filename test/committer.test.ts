@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Committer } from '../src/pipelines/apply/committer.js';
+import { createCommitBatchStep } from '../src/pipelines/apply/commit-batch.js';
+import type { Lake } from '../src/ports/lake.js';
 import { ManualClock } from '../src/domain/clock.js';
 import type { CommitWork } from '../src/pipelines/records.js';
 
@@ -46,5 +48,45 @@ describe('group commit order', () => {
     await gone({ instanceId: 'i', records: [], failed: [] });
     await p;
     expect(committed).toEqual(['x']);
+  });
+});
+
+describe('the writer\'s commit step', () => {
+  it('applies groups in the order they were handed in, even when a later one is durable first', async () => {
+    const applied: string[] = [];
+    const durable = new Map<string, () => void>();
+    const step = createCommitBatchStep({
+      // Each group's lake append ends only when the test says so.
+      lake: { append: (lines) => new Promise((resolve) => durable.set(lines[0]!.recordId, () => resolve(lines.map((_, i) => ({ segment: 's', end: i }))))) } as Lake,
+      applyBatch: async (works) => {
+        applied.push(works[0]!.records[0]!.recordId);
+        return works.map((w) => w.records.map(() => ({ status: 'applied', customerId: null, merged: [] })));
+      },
+      resolveCustomerId: async () => undefined,
+    });
+    const a = step([work('a')], 0);
+    const b = step([work('b')], 0);
+    await new Promise((r) => setTimeout(r, 10));
+    durable.get('b')!();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(applied).toEqual([]); // b is durable, but a is not applied yet
+    durable.get('a')!();
+    await Promise.all([a, b]);
+    expect(applied).toEqual(['a', 'b']);
+  });
+
+  it('a group that fails does not stop the ones after it', async () => {
+    const step = createCommitBatchStep({
+      lake: { append: async (lines) => lines.map((_, i) => ({ segment: 's', end: i })) } as Lake,
+      applyBatch: async (works) => {
+        if (works[0]!.records[0]!.recordId === 'bad') throw new Error('apply failed');
+        return works.map((w) => w.records.map(() => ({ status: 'applied', customerId: null, merged: [] })));
+      },
+      resolveCustomerId: async () => undefined,
+    });
+    const bad = step([work('bad')], 0);
+    const good = step([work('good')], 0);
+    await expect(bad).rejects.toThrow('apply failed');
+    expect((await good)[0]![0]!.status).toBe('applied');
   });
 });

@@ -99,7 +99,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const lock = workerLocks(leasePool, options.postgres, options.nats);
   const log = await NatsIngestionLog.open(options.nats);
   // Off the thread: the lake writer's syncs would otherwise stall the partitions' applying.
-  const lake = new FsLake(join(options.dataDir, 'lake'), { blocking: false });
+  const lake = new FsLake(join(options.dataDir, 'lake'));
   const id = newId();
   const onError = options.onError ?? (() => undefined);
   const tasks = new Map<number, Task>();

@@ -115,7 +115,8 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   if (options.nats && !options.postgres) throw new Error('the NATS ingestion log needs the postgres backend (--backend postgres)');
   const log = options.nats ? await NatsIngestionLog.open(options.nats) : undefined;
   const maxBatchRecords = options.maxBatchRecords ?? 4000;
-  const committer = new Committer(log ? logThenApply(log, worker) : worker.commitBatch, clock, { maxBatchRecords, maxInFlight: 2 });
+  // Three groups at the writer: one applied while the next is synced to the lake and a third waits.
+  const committer = new Committer(log ? logThenApply(log, worker) : worker.commitBatch, clock, { maxBatchRecords, maxInFlight: 3 });
   // One group at a time to the log, so that a partition's messages keep their order.
   const maxLagMs = options.maxApplyLagMs;
   const logState = new SqlLogStateStore(mainSql);

@@ -15,7 +15,20 @@ const NOT_FOUND: ApplyOutcome = { status: 'not_found', customerId: null, merged:
  * apply checks the profile again, in its transaction: one merged or deleted meanwhile is followed.)
  */
 export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch; resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> }): CommitBatch {
+  // Groups are applied in the order they were handed in, even when a later one is durable first.
+  let previous: Promise<void> = Promise.resolve();
   return async (all, now) => {
+    const turn = previous;
+    let done!: () => void;
+    previous = new Promise<void>((resolve) => (done = resolve));
+    try {
+      return await commitInTurn(all, now, turn);
+    } finally {
+      done();
+    }
+  };
+
+  async function commitInTurn(all: readonly CommitWork[], now: number, turn: Promise<void>): Promise<ApplyOutcome[][]> {
     const missing = new Set<PreparedRecord>();
     for (const w of all) {
       if (w.lakePositions) continue;
@@ -30,6 +43,7 @@ export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch
       if (w.lakePositions) positions.push(...w.records.map((_, i) => w.lakePositions?.[i]));
       else for (let i = 0; i < w.records.length; i++) positions.push(written[next++]);
     }
+    await turn;
     const outcomes = await deps.applyBatch(works, positions, now);
     if (missing.size === 0) return outcomes;
     return all.map((w, k) => {
@@ -37,5 +51,5 @@ export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch
       let j = 0;
       return w.records.map((r) => (missing.has(r) ? NOT_FOUND : applied[j++]!));
     });
-  };
+  }
 }

@@ -12,7 +12,7 @@ interface Pending {
 export interface CommitterOptions {
   /** Most records in one group commit. */
   maxBatchRecords: number;
-  /** Group commits handed to the writer at once (the writer runs them one after another). */
+  /** Group commits handed to the writer at once (it applies them one after another, in order, and syncs the next to the lake meanwhile). */
   maxInFlight: number;
 }
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -10,13 +10,14 @@ import { createInterface } from 'node:readline';
 import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
-const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
 
 interface OpenSegment {
   fd: number;
   size: number;
   relPath: string;
+  /** The fdatasyncs in flight on this segment's descriptor (it is closed only once they end). */
+  syncing: Set<Promise<void>>;
 }
 
 const q = JSON.stringify;
@@ -75,9 +76,9 @@ function encodeLines(lines: readonly string[]): { buffer: Buffer; ends: number[]
 /**
  * The lake on a local directory: NDJSON segments under
  * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start ms>-<random>-<n>.ndjson`, one entry a line.
- * `append` writes every entry of a call and fdatasyncs the touched segments before it returns. By
- * default it uses blocking calls: on the embedded writer thread a group commit waits for it anyway.
- * `blocking: false` (a worker whose thread also applies the log) writes and syncs off the thread.
+ * `append` writes every entry of a call on the calling thread, so that appends land in call order,
+ * and fdatasyncs the touched segments off the thread before it returns: the thread goes on with
+ * other work meanwhile (the embedded writer applies the group before while this one syncs).
  */
 export class FsLake implements Lake {
   private readonly open = new Map<string, OpenSegment>();
@@ -88,19 +89,28 @@ export class FsLake implements Lake {
   private lastDay = { day: Number.NaN, text: '' };
   private readonly lineText = new LakeLineText();
 
-  constructor(
-    private readonly root: string,
-    private readonly options: { blocking?: boolean } = {},
-  ) {}
+  constructor(private readonly root: string) {}
 
-  private async writeDurably(fd: number, buffer: Buffer): Promise<void> {
-    if (this.options.blocking === false) {
-      for (let off = 0; off < buffer.length; ) off += (await writeAsync(fd, buffer, off, buffer.length - off)).bytesWritten;
-      await fdatasyncAsync(fd);
-      return;
+  /** Writes the buffer here and syncs it off the thread. */
+  private async writeDurably(segment: OpenSegment, buffer: Buffer): Promise<void> {
+    for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
+    const sync = fdatasyncAsync(segment.fd);
+    segment.syncing.add(sync);
+    try {
+      await sync;
+    } finally {
+      segment.syncing.delete(sync);
     }
-    for (let off = 0; off < buffer.length; ) off += writeSync(fd, buffer, off, buffer.length - off);
-    fdatasyncSync(fd);
+  }
+
+  /** Takes the segment out of use and closes its descriptor once no sync is in flight on it. */
+  private retire(dir: string, segment: OpenSegment): Promise<void> {
+    if (this.open.get(dir) === segment) this.open.delete(dir);
+    if (segment.syncing.size === 0) {
+      closeSync(segment.fd);
+      return Promise.resolve();
+    }
+    return Promise.allSettled([...segment.syncing]).then(() => closeSync(segment.fd));
   }
 
   async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
@@ -121,19 +131,18 @@ export class FsLake implements Lake {
       last.group.indexes.push(index);
     });
     const positions: LakePosition[] = new Array<LakePosition>(entries.length);
+    const writes: Array<Promise<void>> = [];
     for (const [dir, group] of groups) {
       const segment = this.segmentFor(dir);
       const { buffer, ends } = encodeLines(group.lines);
-      await this.writeDurably(segment.fd, buffer);
       group.indexes.forEach((entryIndex, i) => {
         positions[entryIndex] = { segment: segment.relPath, end: segment.size + ends[i]! };
       });
       segment.size += buffer.length;
-      if (segment.size >= SEGMENT_MAX_BYTES) {
-        this.open.delete(dir);
-        closeSync(segment.fd);
-      }
+      writes.push(this.writeDurably(segment, buffer));
+      if (segment.size >= SEGMENT_MAX_BYTES) void this.retire(dir, segment);
     }
+    await Promise.all(writes);
     return positions;
   }
 
@@ -151,7 +160,7 @@ export class FsLake implements Lake {
     mkdirSync(absDir, { recursive: true });
     const name = `part-${this.writerTag}-${String(++this.counter).padStart(6, '0')}.ndjson`;
     const fd = openSync(join(absDir, name), 'a');
-    const segment = { fd, size: 0, relPath: `${dir}/${name}` };
+    const segment: OpenSegment = { fd, size: 0, relPath: `${dir}/${name}`, syncing: new Set() };
     this.open.set(dir, segment);
     return segment;
   }
@@ -292,10 +301,7 @@ export class FsLake implements Lake {
       if (date === undefined || date >= day) continue;
       const rel = `${instanceId}/${datasetId}/${name}`;
       const open = this.open.get(rel);
-      if (open) {
-        closeSync(open.fd);
-        this.open.delete(rel);
-      }
+      if (open) await this.retire(rel, open);
       await rm(join(dir, name), { recursive: true, force: true });
       dropped.push(rel);
     }
@@ -306,15 +312,11 @@ export class FsLake implements Lake {
   closeBefore(day: string): void {
     for (const [dir, o] of this.open) {
       const date = /date=(\d{4}-\d{2}-\d{2})/.exec(dir)?.[1];
-      if (date !== undefined && date < day) {
-        closeSync(o.fd);
-        this.open.delete(dir);
-      }
+      if (date !== undefined && date < day) void this.retire(dir, o);
     }
   }
 
   async close(): Promise<void> {
-    for (const segment of this.open.values()) closeSync(segment.fd);
-    this.open.clear();
+    await Promise.all([...this.open].map(([dir, segment]) => this.retire(dir, segment)));
   }
 }
