@@ -22,11 +22,15 @@ const line = (n: number): LakeLine => ({
 });
 
 describe('the lake on disk', () => {
-  it('appends made at once land whole and in call order, each position just past its own line', async () => {
+  it.each([
+    ['synced off the thread', Infinity],
+    ['the large ones synced on it', 2000],
+  ])('appends made at once land whole and in call order, each position just past its own line (%s)', async (_, syncOnThreadFromBytes) => {
     const root = mkdtempSync(join(tmpdir(), 'tessera-fs-lake-'));
     dirs.push(root);
-    const lake = new FsLake(root);
-    const calls = Array.from({ length: 20 }, (_, c) => Array.from({ length: 50 }, (_, k) => line(c * 50 + k)));
+    const lake = new FsLake(root, { syncOnThreadFromBytes });
+    // Calls of 1 to 50 lines: with a threshold of 2,000 bytes some are synced on the thread, some off it.
+    const calls = Array.from({ length: 20 }, (_, c) => Array.from({ length: 1 + ((c * 7) % 50) }, (_, k) => line(c * 50 + k)));
     // Not awaited one by one: their syncs overlap.
     const positions = await Promise.all(calls.map((lines) => lake.append(lines)));
     await lake.close();

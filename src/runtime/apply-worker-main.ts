@@ -15,7 +15,8 @@ import { TesseraError } from '../domain/errors.js';
 /**
  * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
  * here (lake append, fdatasync, transaction), and it never blocks the HTTP event loop; reads go to
- * a read connection on the main thread.
+ * a read connection on the main thread. The fdatasync runs off this thread, so one group is
+ * applied while the next is synced.
  */
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
@@ -27,7 +28,8 @@ const control = new SqlControlStore(sql);
 const catalog = new Catalog(control);
 const writer = new SqliteProfileWriter(db, transactions);
 const mainThreadSql = new SqlEndpoint(sql, transactions);
-const lake = new FsLake(data.lakeDir);
+// Groups of real-time changes are synced off the thread while the group before is applied; an import's large groups on it.
+const lake = new FsLake(data.lakeDir, { syncOnThreadFromBytes: 64 * 1024 });
 const engine = createApplyEngine({ writer, reader: new SqliteProfileReader(db), lake, control, catalog });
 const send = (m: FromApplyWorker): void => port.postMessage(m);
 const answer = <T>(id: number, work: Promise<T>, result: (value: T) => UpkeepResult): void => {
