@@ -1,5 +1,5 @@
 /**
- * npm run bench:realtime [-- --people 1000000 --seconds 10 --connections 16,32,64]
+ * npm run bench:realtime [-- --people 1000000 --seconds 10 --connections 16,32,48,64]
  *
  * Loads a real Tessera server with generated people over the batch endpoint, then measures the
  * real-time API on that store: PATCH …/data/Customer/{id} and POST …/data/UnifiedActivity, each at
@@ -17,7 +17,7 @@ import { emailOf } from './lib/traffic.js';
 const PEOPLE = arg('people', 1_000_000);
 const SECONDS = arg('seconds', 10);
 /** Load levels: autocannon connections, each with one request in flight (a closed loop). */
-const DEFAULT_CONNECTIONS = '16,32,64';
+const DEFAULT_CONNECTIONS = '16,32,48,64';
 const CONNECTIONS = (process.argv.includes('--connections') ? process.argv[process.argv.indexOf('--connections') + 1]! : DEFAULT_CONNECTIONS).split(',').map(Number);
 if (CONNECTIONS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--connections takes a comma-separated list of counts, e.g. 16,32,64');
 /** The latency goal: the highest rate with p99 at or under it is reported too. */

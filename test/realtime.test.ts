@@ -206,6 +206,18 @@ describe('real-time activities', () => {
     expect(changed.body.code).toBe('activity_conflict');
   });
 
+  it('reads its own activities, every time', async () => {
+    clock.set(T0);
+    const id = await newPerson('RA-RYW');
+    for (let i = 0; i < 1500; i++) {
+      // Each one later than the last: it is the newest on the timeline's first page.
+      const created = await post(activity(id, `RYW-${i}`, { ActivityTime: iso(T0 - DAY + i * 1000) }));
+      expect(created.status).toBe(201);
+      const items = (await timeline(id)).body.items as unknown as Array<{ activityId: string }>;
+      if (items[0]?.activityId !== `RYW-${i}`) throw new Error(`iteration ${i}: newest on the timeline is ${items[0]?.activityId}`);
+    }
+  }, 600_000);
+
   it('an activity leaves the timeline at its validUntil (the 30-day boundary by default)', async () => {
     clock.set(T0);
     const id = await newPerson('RA-2');

@@ -15,8 +15,8 @@ import { TesseraError } from '../domain/errors.js';
 /**
  * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
  * here (lake append, fdatasync, transaction), and it never blocks the HTTP event loop; reads go to
- * a read connection on the main thread. The fdatasync runs off this thread, so one group is
- * applied while the next is synced.
+ * a read connection on the main thread. A small group's fdatasync runs off this thread, so one
+ * group is applied while the next is synced.
  */
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
