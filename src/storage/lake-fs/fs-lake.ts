@@ -77,8 +77,9 @@ function encodeLines(lines: readonly string[]): { buffer: Buffer; ends: number[]
  * The lake on a local directory: NDJSON segments under
  * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start ms>-<random>-<n>.ndjson`, one entry a line.
  * `append` writes every entry of a call on the calling thread, so that appends land in call order,
- * and fdatasyncs the touched segments off the thread before it returns: the thread goes on with
- * other work meanwhile (the embedded writer applies the group before while this one syncs).
+ * and fdatasyncs the touched segments before it returns, off the thread (below
+ * `syncOnThreadFromBytes`): the thread goes on with other work meanwhile (the embedded writer
+ * applies the group before while this one syncs).
  */
 export class FsLake implements Lake {
   private readonly open = new Map<string, OpenSegment>();
@@ -89,7 +90,7 @@ export class FsLake implements Lake {
   private lastDay = { day: Number.NaN, text: '' };
   private readonly lineText = new LakeLineText();
 
-  private readonly options: { syncOnThreadFromBytes: number };
+  private readonly syncOnThreadFromBytes: number;
 
   /**
    * `syncOnThreadFromBytes`: an append of at least this many bytes is synced on the calling
@@ -102,13 +103,13 @@ export class FsLake implements Lake {
     private readonly root: string,
     options: { syncOnThreadFromBytes?: number } = {},
   ) {
-    this.options = { syncOnThreadFromBytes: options.syncOnThreadFromBytes ?? Infinity };
+    this.syncOnThreadFromBytes = options.syncOnThreadFromBytes ?? Infinity;
   }
 
-  /** Writes the buffer here and syncs it off the thread. */
+  /** Writes the buffer here and syncs it: on this thread from `syncOnThreadFromBytes`, off it below. */
   private async writeDurably(segment: OpenSegment, buffer: Buffer): Promise<void> {
     for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
-    if (buffer.length >= this.options.syncOnThreadFromBytes) {
+    if (buffer.length >= this.syncOnThreadFromBytes) {
       fdatasyncSync(segment.fd);
       return;
     }
