@@ -14,9 +14,13 @@ export interface UsageRow {
   histogram: number[];
 }
 
-/** What identifies a row (its minute, instance, operation, caller, status and code), as one text. */
-export const usageKey = (r: Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>): string =>
-  JSON.stringify([r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code]);
+type UsageKeyFields = Pick<UsageRow, 'instanceId' | 'bucketStart' | 'operation' | 'caller' | 'status' | 'code'>;
+
+/** What identifies a row, in the order of the table's key columns: instance, minute, operation, caller, status, code. */
+export const usageKeyValues = (r: UsageKeyFields): Array<string | number> => [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
+
+/** The same as one text. */
+export const usageKey = (r: UsageKeyFields): string => JSON.stringify(usageKeyValues(r));
 
 export interface UsageStore {
   /** Adds the rows to what is stored (counts add up, histograms merge). */

@@ -22,7 +22,6 @@ const MINUTE = 60_000;
 const INTERVAL_MS: Record<UsageInterval, number> = { minute: MINUTE, hour: 60 * MINUTE, day: 24 * 60 * MINUTE };
 export const USAGE_RETENTION_MS = 30 * 24 * 60 * MINUTE;
 
-
 /**
  * API usage telemetry (the "API usage" page of Dynamics, with latency): requests aggregated in
  * memory per instance, minute, operation, caller, status and error code, flushed to the store in

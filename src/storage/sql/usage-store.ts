@@ -1,12 +1,10 @@
 import type { SqlClient } from './sql-client.js';
 import { merge } from '../../domain/telemetry/histogram.js';
-import { usageKey, type UsageRow, type UsageStore } from '../../ports/usage-store.js';
+import { usageKey, usageKeyValues, type UsageRow, type UsageStore } from '../../ports/usage-store.js';
 
 const KEY_COLUMNS = 'instance_id, bucket_start, operation, caller, status, code';
 /** Rows written by one statement (12 parameters each: well within SQLite's and PostgreSQL's limits). */
 const ROWS_PER_STATEMENT = 500;
-
-const keyValues = (r: UsageRow): Array<string | number> => [r.instanceId, r.bucketStart, r.operation, r.caller, r.status, r.code];
 
 interface Row {
   instance_id: string;
@@ -59,7 +57,7 @@ export class SqlUsageStore implements UsageStore {
         `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
          VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]')").join(', ')}
          ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = usage.count`,
-        rows.flatMap(keyValues),
+        rows.flatMap(usageKeyValues),
       );
       const instances = [...new Set(rows.map((r) => r.instanceId))];
       const buckets = [...new Set(rows.map((r) => r.bucketStart))];
@@ -73,7 +71,7 @@ export class SqlUsageStore implements UsageStore {
         const was = old.get(usageKey(r))!;
         const hist = [...r.histogram];
         merge(hist, was.histogram);
-        values.push(...keyValues(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytesIn, r.bytesOut + was.bytesOut, r.latencyMsSum + was.latencyMsSum, JSON.stringify(hist));
+        values.push(...usageKeyValues(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytesIn, r.bytesOut + was.bytesOut, r.latencyMsSum + was.latencyMsSum, JSON.stringify(hist));
       }
       await tx.run(
         `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
