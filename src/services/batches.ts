@@ -17,6 +17,8 @@ import { BatchProgress } from './batch-progress.js';
 
 const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const APPLY_CHUNK = 2000;
+/** A chunk also ends at this many characters of record JSON, so that wide rows do not make chunks of many megabytes (each is held a few times over until applied). */
+const APPLY_CHUNK_CHARS = 512 * 1024;
 const APPLY_IN_FLIGHT = 3;
 const MAX_STORED_ERRORS = 10_000;
 /** Row errors written to the store in one transaction. */
@@ -280,10 +282,12 @@ export class BatchService {
     let rows = 0;
     let applied = 0;
     let chunk: PreparedRecord[] = [];
+    let chunkChars = 0;
     const inFlight: Array<Promise<void>> = [];
     const flush = async (): Promise<void> => {
       const records = chunk;
       chunk = [];
+      chunkChars = 0;
       inFlight.push(
         this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [] }).then(async () => {
           applied += records.length;
@@ -301,7 +305,8 @@ export class BatchService {
           continue;
         }
         chunk.push(r.record);
-        if (chunk.length >= APPLY_CHUNK) await flush();
+        chunkChars += r.record.rawJson.length;
+        if (chunk.length >= APPLY_CHUNK || chunkChars >= APPLY_CHUNK_CHARS) await flush();
       }
     } catch (err) {
       if (!(err instanceof FileError)) throw err;
