@@ -247,6 +247,48 @@ describe('batch ingestion', () => {
     }
   });
 
+  it('validates a large file in two parts on two threads, with the counts and row errors of the whole file; a split inside a quoted value reads it whole', async () => {
+    const validated = async (): Promise<Record<string, number>> => {
+      const text = await ctx.ts.metrics();
+      return Object.fromEntries(['whole', 'split', 'fallback'].map((how) => [how, Number(new RegExp(`tessera_batch_files_validated_total\\{how="${how}"\\} (\\d+)`).exec(text)?.[1] ?? NaN)]));
+    };
+    const errorsOf = async (b: Doc): Promise<Array<{ row: number; value: string | null; message: string }>> =>
+      (await ctx.ts.api('GET', `/api/instances/default/batches/${String(b.id)}/errors?limit=100`)).body.errors as unknown as Array<{ row: number; value: string | null; message: string }>;
+    // 9,000 rows of about 1 KB (over the 8 MB from which a file is split); bad dates in both halves.
+    const pad = 'p'.repeat(1000);
+    const bad = new Set([3, 4500, 7000, 8999]);
+    const line = (tag: string, i: number): string => `${tag}-${i},${pad},${bad.has(i) ? `notadate${i}` : '19990101'}`;
+    const lines = (tag: string, from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, k) => line(tag, from + k));
+    const before = await validated();
+    const split = await runBatch({ datasetId: febrl, format: 'csv' }, [['split.csv', ['rec_id,surname,date_of_birth', ...lines('sp', 1, 9000)].join('\r\n') + '\r\n']]);
+    expect(split.status, JSON.stringify(split)).toBe('partial');
+    expect(split.counts).toEqual({ rowsRead: 9000, rowsApplied: 8996, rowsFailed: 4 });
+    expect((await errorsOf(split)).map((e) => [e.row, e.value])).toEqual([...bad].map((i) => [i, `notadate${i}`]));
+    expect(await validated()).toEqual({ ...before, split: before['split']! + 1 });
+
+    // A quoted value of 1 MB with a line end every 100 characters over the middle of the file: one
+    // row (too large a record), and the rows after it numbered as in the file.
+    const quoted = `"${Array.from({ length: 10_000 }, () => 'q'.repeat(99)).join('\n')}"`;
+    const head = ['rec_id,surname,date_of_birth', ...lines('fb', 1, 4400)].join('\n') + '\n';
+    const text = head + `fb-4401,${quoted},19990101\n` + lines('fb', 4402, 9000).join('\n') + '\n';
+    const middle = Math.floor(Buffer.byteLength(text) / 2);
+    expect(middle > Buffer.byteLength(head) && middle < Buffer.byteLength(head) + quoted.length).toBe(true);
+    const fallback = await runBatch({ datasetId: febrl, format: 'csv' }, [['fallback.csv', text]]);
+    expect(fallback.status, JSON.stringify(fallback)).toBe('partial');
+    expect(fallback.counts).toEqual({ rowsRead: 9000, rowsApplied: 8995, rowsFailed: 5 });
+    const fallbackErrors = await errorsOf(fallback);
+    expect(fallbackErrors.map((e) => e.row)).toEqual([3, 4401, 4500, 7000, 8999]);
+    expect(fallbackErrors.find((e) => e.row === 4401)?.message).toMatch(/limit is 102400 bytes/);
+    expect(await validated()).toEqual({ ...before, split: before['split']! + 1, fallback: before['fallback']! + 1 });
+
+    // NDJSON: a line that is not JSON in each half.
+    const nd = Array.from({ length: 9000 }, (_, k) => (k + 1 === 2 || k + 1 === 8000 ? '{"rec_id": broken' : JSON.stringify({ rec_id: `nd-${k + 1}`, surname: pad })));
+    const ndjson = await runBatch({ datasetId: febrl, format: 'ndjson' }, [['split.ndjson', nd.join('\n') + '\n']]);
+    expect(ndjson.counts).toEqual({ rowsRead: 9000, rowsApplied: 8998, rowsFailed: 2 });
+    expect((await errorsOf(ndjson)).map((e) => e.row)).toEqual([2, 8000]);
+    expect(await validated()).toEqual({ ...before, split: before['split']! + 2, fallback: before['fallback']! + 1 });
+  });
+
   it('refuses what does not fit the batch\'s state', async () => {
     const created = await ctx.ts.api('POST', '/api/instances/default/batches', { body: { datasetId: febrl, format: 'csv' } });
     const id = String(created.body.id);

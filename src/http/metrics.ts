@@ -34,6 +34,16 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
+  new Counter({
+    name: 'tessera_batch_files_validated_total',
+    help: "Batch files validated (pass 1), by how: whole; split (two parts side by side, on two threads); fallback (whole, after the parts could not be read as rows)",
+    labelNames: ['how'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [how, n] of Object.entries(t.batches.validatedFiles)) this.inc({ how }, n);
+    },
+  });
   new Gauge({ name: 'tessera_commit_queue_depth', help: 'Requests waiting for a group commit', registers: [registry], collect() { this.set(t.commitQueueDepth()); } });
   if (t.applyLagMs) {
     const lag = t.applyLagMs;

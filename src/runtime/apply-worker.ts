@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from './spawn-worker.js';
 import type { ApplyWorkerData, FromApplyWorker, SqlAnswer, SqlRequest, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
 import type { UnificationConfig } from '../domain/unify/config.js';
@@ -11,15 +10,6 @@ import type { RefreshResult } from '../pipelines/refresh/run-refresh.js';
  * through its whole transaction and every scavenge in between copies them: half the writer's GC time, same RSS.
  */
 const WRITER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 96 };
-
-/** Starts the worker on the compiled entry, or on the TypeScript source through tsx when run from source (tests). */
-function spawnWorker(data: ApplyWorkerData): Worker {
-  const js = new URL('./apply-worker-main.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: data, resourceLimits: WRITER_RESOURCE_LIMITS });
-  const ts = new URL('./apply-worker-main.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ts)}); })`;
-  return new Worker(boot, { eval: true, workerData: data, resourceLimits: WRITER_RESOURCE_LIMITS });
-}
 
 /** The main thread's handle on the writer thread: group commits and upkeep tasks as promises, in order. */
 export class ApplyWorker {
@@ -34,7 +24,7 @@ export class ApplyWorker {
   private failure: Error | undefined;
 
   constructor(data: ApplyWorkerData) {
-    this.worker = spawnWorker(data);
+    this.worker = spawnWorker('apply-worker-main', data, WRITER_RESOURCE_LIMITS);
     let onReady: () => void = () => undefined;
     let onFail: (err: Error) => void = () => undefined;
     this.ready = new Promise((resolve, reject) => {

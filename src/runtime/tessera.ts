@@ -16,6 +16,7 @@ import { CatalogAdmin } from '../services/catalog-admin.js';
 import { ProfileService } from '../services/profiles.js';
 import { RealtimeService } from '../services/realtime.js';
 import { BatchService } from '../services/batches.js';
+import { validatePartOnWorker } from './validate-part-worker.js';
 import { UsageService } from '../services/usage.js';
 import { TrackingService } from '../services/tracking.js';
 import { SqlWriteKeyStore } from '../storage/sql/write-key-store.js';
@@ -123,7 +124,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const lagGate = log && maxLagMs !== undefined ? new ApplyLagGate({ partitions: log.partitions, maxLagMs, appliedOffsets: () => logState.offsets() }) : undefined;
   const ingestCommitter = log ? new Committer(logForWorkers(log, lagGate), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
   const keys = new KeyService(control, clock);
-  const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches') });
+  const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches'), validatePartElsewhere: validatePartOnWorker });
   const ingest = new IngestService(ingestCommitter, clock);
   const admin = new CatalogAdmin(control, catalog, clock);
   const tracking = new TrackingService({ store: new SqlWriteKeyStore(mainSql), admin, catalog, ingest, clock });

@@ -6,12 +6,14 @@ import type { Readable } from 'node:stream';
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import { rowCoercer, type RowCoercer } from '../domain/schema/coerce.js';
+import { rowCoercer } from '../domain/schema/coerce.js';
 import type { Batch, BatchFormat, BatchStore, CsvOptions, RowError } from '../ports/batch-store.js';
 import type { Committer } from '../pipelines/apply/committer.js';
-import { FileError, readRows, type Row } from '../pipelines/batch/read-rows.js';
+import { splitInTwo } from '../pipelines/batch/file-parts.js';
+import { prepareRow, VALIDATING_ID, type PartErrors, type RowContext } from '../pipelines/batch/prepare-row.js';
+import { FileError, readRows } from '../pipelines/batch/read-rows.js';
+import { validatePart, type ValidatePartElsewhere, type ValidatePartTask } from '../pipelines/batch/validate-part.js';
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
-import { prepareRecord } from '../pipelines/ingest/prepare-record.js';
 import type { PreparedRecord } from '../pipelines/records.js';
 import { BatchProgress } from './batch-progress.js';
 
@@ -25,8 +27,8 @@ const MAX_STORED_ERRORS = 10_000;
 const ERRORS_PER_WRITE = 500;
 /** How often a running batch's counts are written to the store (this node serves them live). */
 const PROGRESS_PERSIST_MS = 2000;
-/** The record id of rows prepared in the first pass, which only counts errors (ids are made when a row is applied). */
-const VALIDATING_ID = 'validating';
+/** A file at least this large is validated in two parts side by side (when the service is given somewhere to run the second). */
+const SPLIT_FROM_BYTES = 8 * 1024 * 1024;
 
 export interface CreateBatchInput {
   datasetId: string;
@@ -35,6 +37,14 @@ export interface CreateBatchInput {
   mapping?: Record<string, string>;
   csv?: Partial<CsvOptions>;
   caller?: string | null;
+}
+
+/** A batch's row errors: counted, and the first ones stored; `addPart`: a part's (its rows after `rowOffset` rows of the file). */
+interface ErrorKeeper {
+  readonly count: number;
+  keep(errors: RowError[]): Promise<void>;
+  addPart(part: PartErrors, rowOffset: number): Promise<void>;
+  flush(): Promise<void>;
 }
 
 /**
@@ -47,8 +57,14 @@ export interface CreateBatchInput {
 export class BatchService {
   private readonly running = new Map<string, Promise<void>>();
   private readonly progress: BatchProgress;
+  /** Files validated (pass 1): whole, in two parts side by side, or whole after the parts could not be (a quoted value across the split). */
+  readonly validatedFiles = { whole: 0, split: 0, fallback: 0 };
 
-  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string }) {
+  /**
+   * `validatePartElsewhere`: where the second part of a large CSV or NDJSON file is validated
+   * (a thread of its own) while this thread validates the first; without it, files are validated whole.
+   */
+  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string; validatePartElsewhere?: ValidatePartElsewhere; splitFromBytes?: number }) {
     this.progress = new BatchProgress(deps.store, deps.clock, PROGRESS_PERSIST_MS);
   }
 
@@ -143,36 +159,65 @@ export class BatchService {
     await Promise.all([...this.running.values()]);
   }
 
-  /** Every row of the batch's files, prepared (`validating`: for its errors only, the first pass; its record is not kept). */
-  private async *prepared(b: Batch, catalog: InstanceCatalog, validating = false): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
+  private rowContext(b: Batch, catalog: InstanceCatalog): RowContext {
     const dataset = catalog.datasetsById.get(b.datasetId)!;
-    const coerce = rowCoercer(catalog.schemaOf(dataset).jsonSchema, b.options.mapping);
+    return { catalog, datasetId: b.datasetId, batchId: b.id, caller: b.options.caller, coerce: rowCoercer(catalog.schemaOf(dataset).jsonSchema, b.options.mapping), now: () => this.deps.clock.now() };
+  }
+
+  /** Every row of the batch's files, prepared (pass 2, or the one pass of a batch that cannot fail as a whole). */
+  private async *prepared(b: Batch, catalog: InstanceCatalog): AsyncGenerator<{ file: string; row: number; record?: PreparedRecord; errors?: RowError[] }> {
+    const ctx = this.rowContext(b, catalog);
     for (const file of b.files) {
       for await (const row of readRows(join(this.fileDir(b), file.name), b.format, b.options.csv, b.options.mapping, b.options.requiredColumns)) {
-        const { record, errors } = this.prepareRow(b, catalog, file.name, row, coerce, validating ? VALIDATING_ID : newId());
+        const { record, errors } = prepareRow(ctx, file.name, row, newId());
         yield { file: file.name, row: row.row, record, errors };
       }
     }
   }
 
-  private prepareRow(b: Batch, catalog: InstanceCatalog, file: string, row: Row, coerce: RowCoercer, recordId: string): { record?: PreparedRecord; errors?: RowError[] } {
-    if (row.kind === 'bad') return { errors: [{ file, row: row.row, field: null, value: null, message: row.message }] };
-    let raw = row.kind === 'json' ? row.value : undefined;
-    if (row.kind === 'cells') {
-      const { record, errors } = coerce(row.cells);
-      if (errors.length > 0) return { errors: errors.map((e) => ({ file, row: row.row, field: e.field, value: e.value, message: e.message })) };
-      raw = record;
+  /**
+   * Pass 1 over one file: every row validated, its errors kept; returns the rows read. A large
+   * CSV or NDJSON file is validated in two parts side by side (this thread and another); if the
+   * parts cannot be read as rows (the split fell inside a quoted value, or the file is broken),
+   * the file is validated whole, so that the outcome is always the whole file's. `read.rows`
+   * counts the rows read (of a file that breaks, those before the break).
+   */
+  private async validateFile(b: Batch, catalog: InstanceCatalog, fileName: string, bad: ErrorKeeper, read: { rows: number }): Promise<void> {
+    const path = join(this.fileDir(b), fileName);
+    const elsewhere = this.deps.validatePartElsewhere;
+    const parts = elsewhere ? await splitInTwo(path, b.format, b.options.csv, this.deps.splitFromBytes ?? SPLIT_FROM_BYTES) : undefined;
+    if (parts) {
+      const task = (part: ValidatePartTask['part']): ValidatePartTask => ({
+        path,
+        fileName,
+        format: b.format,
+        csv: b.options.csv,
+        mapping: b.options.mapping,
+        required: b.options.requiredColumns ?? Object.keys(b.options.mapping),
+        part,
+        catalog: catalog.source,
+        datasetId: b.datasetId,
+        batchId: b.id,
+        caller: b.options.caller,
+        now: this.deps.clock.now(),
+        keep: MAX_STORED_ERRORS,
+      });
+      const [first, second] = await Promise.allSettled([validatePart(task(parts[0]), catalog), elsewhere!(task(parts[1]))]);
+      if (first.status === 'fulfilled' && second.status === 'fulfilled') {
+        this.validatedFiles.split++;
+        await bad.addPart(first.value, 0);
+        await bad.addPart(second.value, first.value.rows);
+        read.rows += first.value.rows + second.value.rows;
+        return;
+      }
+      this.validatedFiles.fallback++;
+    } else this.validatedFiles.whole++;
+    const ctx = this.rowContext(b, catalog);
+    for await (const row of readRows(path, b.format, b.options.csv, b.options.mapping, b.options.requiredColumns)) {
+      read.rows++;
+      const { errors } = prepareRow(ctx, fileName, row, VALIDATING_ID);
+      if (errors) await bad.keep(errors);
     }
-    const prepared = prepareRecord({
-      catalog,
-      dataset: catalog.datasetsById.get(b.datasetId)!,
-      raw: raw!,
-      recordId,
-      receipt: { requestId: b.id, receivedAt: this.deps.clock.now(), path: 'batch', caller: b.options.caller },
-    });
-    if (prepared.ok) return { record: prepared.record };
-    const details = prepared.violations.length > 0 ? prepared.violations : [{ path: '/', keyword: prepared.code, message: prepared.message }];
-    return { errors: details.map((v) => ({ file, row: row.row, field: v.path === '/' ? null : v.path.slice(1).replaceAll('/', '.'), value: null, message: `${v.path}: ${v.message}` })) };
   }
 
   private async process(start: Batch): Promise<void> {
@@ -182,19 +227,17 @@ export class BatchService {
     // A batch that cannot fail as a whole (a threshold of 100%) needs no validating pass: it is read once.
     if (b.errorThreshold >= 100) return this.processInOnePass(b, catalog);
     // Pass 1: validate every row and keep the errors.
-    let rows = 0;
+    const read = { rows: 0 };
     const bad = this.errorKeeper(b);
     try {
-      for await (const r of this.prepared(b, catalog, true)) {
-        rows++;
-        if (r.errors) await bad.keep(r.errors);
-      }
+      for (const file of b.files) await this.validateFile(b, catalog, file.name, bad, read);
     } catch (err) {
       if (!(err instanceof FileError)) throw err;
       await bad.flush();
-      await this.deps.store.update({ ...b, status: 'failed', rowsRead: rows, rowsFailed: bad.count, message: err.message, finishedAt: this.deps.clock.now() });
+      await this.deps.store.update({ ...b, status: 'failed', rowsRead: read.rows, rowsFailed: bad.count, message: err.message, finishedAt: this.deps.clock.now() });
       return;
     }
+    const rows = read.rows;
     await bad.flush();
     const failed = bad.count;
     b = { ...b, rowsRead: rows, rowsFailed: failed };
@@ -240,7 +283,7 @@ export class BatchService {
    * The row errors of a batch: counted, and stored (up to MAX_STORED_ERRORS) in row order, a few
    * hundred to a write; `flush` stores what is left.
    */
-  private errorKeeper(b: Batch): { readonly count: number; keep(errors: RowError[]): Promise<void>; flush(): Promise<void> } {
+  private errorKeeper(b: Batch): ErrorKeeper {
     let count = 0;
     let seq = 0;
     let pending: RowError[] = [];
@@ -261,6 +304,10 @@ export class BatchService {
         if (seq + pending.length >= MAX_STORED_ERRORS) return;
         pending.push(...errors);
         if (pending.length >= ERRORS_PER_WRITE) await flush();
+      },
+      async addPart(part, rowOffset) {
+        for (const errors of part.errors) await this.keep(rowOffset === 0 ? errors : errors.map((e) => ({ ...e, row: e.row + rowOffset })));
+        count += part.badRows - part.errors.length;
       },
       flush,
     };

@@ -15,8 +15,19 @@ export type Row = { kind: 'cells'; cells: Record<string, string>; row: number } 
 
 const MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024;
 
-/** The file as a byte stream, gunzipped when it starts with the gzip magic bytes. */
-async function bytes(path: string): Promise<Readable> {
+/**
+ * A part of a plain (not gzip'd) text file: its bytes from `start` to before `end`, which begin
+ * and end at row boundaries. A CSV part after the first is given the file's header.
+ */
+export interface FilePart {
+  start: number;
+  end?: number;
+  header?: string[];
+}
+
+/** The file as a byte stream, gunzipped when it starts with the gzip magic bytes; a part of it as it is. */
+async function bytes(path: string, part?: FilePart): Promise<Readable> {
+  if (part) return createReadStream(path, { start: part.start, ...(part.end === undefined ? {} : { end: part.end - 1 }) });
   const fh = await open(path, 'r');
   const head = Buffer.alloc(2);
   await fh.read(head, 0, 2, 0);
@@ -45,13 +56,20 @@ export function checkHeader(columns: string[], required: readonly string[]): voi
  * trimming. NDJSON: one JSON value a line. JSON: one array (up to 64 MB). Parquet: row group by
  * row group.
  */
-/** `required`: the columns a CSV header must have (by default every column the mapping names). */
-export async function* readRows(path: string, format: BatchFormat, csv: CsvOptions, mapping: Readonly<Record<string, string>>, required: readonly string[] = Object.keys(mapping)): AsyncGenerator<Row> {
+/** `required`: the columns a CSV header must have (by default every column the mapping names). `part`: only that part of a CSV or NDJSON file, its rows numbered from 1. */
+export async function* readRows(
+  path: string,
+  format: BatchFormat,
+  csv: CsvOptions,
+  mapping: Readonly<Record<string, string>>,
+  required: readonly string[] = Object.keys(mapping),
+  part?: FilePart,
+): AsyncGenerator<Row> {
   if (format === 'parquet') {
     yield* readParquet(path, mapping);
     return;
   }
-  const raw = await bytes(path);
+  const raw = await bytes(path, part);
   // A file that breaks midway (a cut gzip stream, a read error) ends the text here: the rows read
   // from what came before are all given, then the error. Destroying the parser instead would drop
   // the rows it had parsed. The row just before the break is held back (it may be cut short): each
@@ -65,7 +83,7 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
   raw.pipe(input);
   let held: Row | undefined;
   try {
-    for await (const row of textRows(input, format, csv, required, () => broken)) {
+    for await (const row of textRows(input, format, csv, required, () => broken, part)) {
       if (held) yield held;
       held = row;
     }
@@ -76,17 +94,22 @@ export async function* readRows(path: string, format: BatchFormat, csv: CsvOptio
   if (held) yield held;
 }
 
-/** The rows of a text file (CSV, NDJSON, a JSON array); `broken()` is thrown once the text has ended, if it broke. */
-async function* textRows(input: Readable, format: Exclude<BatchFormat, 'parquet'>, csv: CsvOptions, required: readonly string[], broken: () => Error | undefined): AsyncGenerator<Row> {
+/** CSV options as the parser takes them (the same for the whole file and for each part). */
+export const csvParserOptions = (csv: CsvOptions) => ({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }) as const;
+
+/**
+ * The rows of a text file (CSV, NDJSON, a JSON array); `broken()` is thrown once the text has
+ * ended, if it broke. A part after the first may hold no rows (a part is not a file: it is not
+ * "empty").
+ */
+async function* textRows(input: Readable, format: Exclude<BatchFormat, 'parquet'>, csv: CsvOptions, required: readonly string[], broken: () => Error | undefined, part?: FilePart): AsyncGenerator<Row> {
   const stopIfBroken = (): void => {
     const e = broken();
     if (e) throw e;
   };
   if (format === 'csv') {
-    let header: string[] | undefined;
-    const parser = input.pipe(
-      parse({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }),
-    );
+    let header = part?.header;
+    const parser = input.pipe(parse(csvParserOptions(csv)));
     let n = 0;
     for await (const record of parser as AsyncIterable<string[]>) {
       if (!header) {
@@ -119,7 +142,7 @@ async function* textRows(input: Readable, format: Exclude<BatchFormat, 'parquet'
       }
     }
     stopIfBroken();
-    if (n === 0) throw new FileError('the file is empty');
+    if (n === 0 && !(part && part.start > 0)) throw new FileError('the file is empty');
     return;
   }
   const chunks: Buffer[] = [];

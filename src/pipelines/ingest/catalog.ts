@@ -47,8 +47,22 @@ export function compileRecordSchema(ajv: Ajv, jsonSchema: JsonObject): ValidateF
   }
 }
 
+/** What an instance catalog is made of: plain data, which can be sent to another thread and made into a catalog there. */
+export interface CatalogSource {
+  instance: Instance;
+  namespaces: Namespace[];
+  schemas: SchemaDef[];
+  datasets: DatasetDef[];
+  fieldMergePolicies: FieldMergePolicy[];
+}
+
 /** Everything ingestion needs to know about one instance, cached until something changes. */
 export class InstanceCatalog {
+  /** A catalog of its own (with validators compiled anew) from what another was made of. */
+  static fromSource(s: CatalogSource): InstanceCatalog {
+    return new InstanceCatalog(s.instance, s.namespaces, s.schemas, s.datasets, createAjv(), s.fieldMergePolicies);
+  }
+
   readonly namespaces: NamespaceIndex;
   readonly uniqueNamespaces: ReadonlySet<string>;
   readonly blocked: BlockedValues;
@@ -56,6 +70,7 @@ export class InstanceCatalog {
   readonly datasetsByName = new Map<string, DatasetDef>();
   readonly schemasById = new Map<string, SchemaDef>();
   private readonly validators = new Map<string, ValidateFunction>();
+  readonly source: CatalogSource;
 
   /** The instance's catalog version when this was loaded. */
   get version(): number {
@@ -71,6 +86,7 @@ export class InstanceCatalog {
     /** Merge policies per field or field group, from the unification settings. */
     readonly fieldMergePolicies: readonly FieldMergePolicy[] = [],
   ) {
+    this.source = { instance, namespaces, schemas, datasets, fieldMergePolicies: [...fieldMergePolicies] };
     this.namespaces = new NamespaceIndex(namespaces);
     this.uniqueNamespaces = new Set(namespaces.filter((n) => n.unique).map((n) => n.code));
     this.blocked = new BlockedValues(instance.settings.blockedValues);
