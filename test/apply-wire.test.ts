@@ -1,0 +1,79 @@
+import { deserialize, serialize } from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import { packOutcomes, packWorks, unpackOutcomes, unpackWorks } from '../src/pipelines/apply/apply-wire.js';
+import type { ApplyOutcome, CommitWork, PreparedRecord, Receipt } from '../src/pipelines/records.js';
+
+/** What crosses to the writer thread is a structured clone of the packed form: the same here. */
+const across = <T>(value: T): T => deserialize(serialize(value)) as T;
+
+const receipt = (requestId: string, caller: string | null, path: Receipt['path'] = 'streaming'): Receipt => ({ requestId, receivedAt: 1_700_000_000_000, path, caller });
+const record = (over: Partial<PreparedRecord>): PreparedRecord => ({
+  kind: 'profile',
+  instanceId: 'default',
+  datasetId: 'crm',
+  recordId: 'r-1',
+  rawJson: '{"a":1}',
+  recordJson: '{"a":1}',
+  identities: [],
+  recordKey: 'k-1',
+  timestamp: 1_700_000_000_001,
+  activityType: null,
+  validUntil: null,
+  receipt: receipt('q-1', null),
+  ...over,
+});
+
+describe('the groups and outcomes sent to the writer thread', () => {
+  it('arrive as they were sent: every kind of record, optional fields, receipts and the works around them', () => {
+    const shared = receipt('q-2', 'crm-sync', 'batch');
+    const works: CommitWork[] = [
+      {
+        instanceId: 'default',
+        records: [
+          record({ identities: [{ namespace: 'email', value: 'a@x.com', primary: true }, { namespace: 'crmId', value: 'C1', primary: false }] }),
+          // The API form differs from the record as received (xdm: prefixes taken off).
+          record({ recordId: 'r-2', rawJson: '{"xdm:a":2}', recordJson: '{"a":2}', receipt: shared }),
+          record({ kind: 'activity', recordId: 'r-3', activityType: 'purchase', validUntil: 1_700_000_900_000, receipt: shared }),
+          record({ kind: 'override', recordId: 'r-4', target: 'cust-9', validUntil: 1_700_000_500_000, receipt: { ...shared } }),
+          record({ kind: 'delete', recordId: 'r-5', timestamp: -5 }),
+        ],
+        failed: [{ id: 'f-1', datasetId: 'crm', requestId: 'q-1', receivedAt: 1, record: { bad: true }, errors: [{ path: '/a', keyword: 'type', message: 'must be integer' }] }],
+        catalogVersion: 7,
+      },
+      { instanceId: 'other', records: [], failed: [] },
+      {
+        instanceId: 'other',
+        records: [record({ instanceId: 'other', datasetId: 'web', activityType: 'view', kind: 'activity', receipt: receipt('q-3', 'ü-caller') })],
+        failed: [],
+        lakePositions: [{ segment: 'other/web/date=2026-11-28/part-1.ndjson', end: 120 }],
+        logPosition: { consumer: 'partition-3', seq: 42 },
+      },
+    ];
+    expect(unpackWorks(across(packWorks(works)))).toStrictEqual(works);
+  });
+
+  it('keep a receipt shared by the records of one request, and do not mix up receipts that differ', () => {
+    const a = receipt('q-1', null);
+    const works: CommitWork[] = [{ instanceId: 'default', records: [record({ receipt: a }), record({ recordId: 'r-2', receipt: a }), record({ recordId: 'r-3', receipt: receipt('q-1', '') })], failed: [] }];
+    const packed = packWorks(works);
+    expect(packed.receipts).toHaveLength(2);
+    const [back] = unpackWorks(across(packed));
+    expect(back!.records.map((r) => r.receipt.caller)).toEqual([null, null, '']);
+  });
+
+  it('bring the outcomes back as the writer gave them', () => {
+    const outcomes: ApplyOutcome[][] = [
+      [
+        { status: 'applied', customerId: 'c-1', merged: [] },
+        { status: 'applied', customerId: 'c-1', merged: ['c-2', 'c-3'], warnings: 1 },
+        { status: 'failed', customerId: null, merged: [] },
+      ],
+      [],
+      [
+        { status: 'skipped', customerId: null, merged: [] },
+        { status: 'not_found', customerId: null, merged: [], warnings: 0 },
+      ],
+    ];
+    expect(unpackOutcomes(across(packOutcomes(outcomes)))).toStrictEqual(outcomes);
+  });
+});
