@@ -1,6 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { packOutcomes, packWorks, unpackOutcomes, unpackWorks } from '../src/pipelines/apply/apply-wire.js';
+import { outcomesFromWire, outcomesToWire, packWorks, worksFromWire, worksToWire } from '../src/pipelines/apply/apply-wire.js';
 import type { ApplyOutcome, CommitWork, PreparedRecord, Receipt } from '../src/pipelines/records.js';
 
 /** What crosses to the writer thread is a structured clone of the packed form: the same here. */
@@ -49,7 +49,14 @@ describe('the groups and outcomes sent to the writer thread', () => {
         logPosition: { consumer: 'partition-3', seq: 42 },
       },
     ];
-    expect(unpackWorks(across(packWorks(works)))).toStrictEqual(works);
+    // As they are (few records a work), and as columns (the same works with many records each).
+    const small = worksToWire(works);
+    expect('plain' in small).toBe(true);
+    expect(worksFromWire(across(small))).toStrictEqual(works);
+    const large = works.map((w) => ({ ...w, records: Array.from({ length: 12 }, (_, i) => w.records.map((r) => ({ ...r, recordId: `${r.recordId}.${i}` }))).flat() }));
+    const packed = worksToWire(large);
+    expect('packed' in packed).toBe(true);
+    expect(worksFromWire(across(packed))).toStrictEqual(large);
   });
 
   it('keep a receipt shared by the records of one request, and do not mix up receipts that differ', () => {
@@ -57,7 +64,7 @@ describe('the groups and outcomes sent to the writer thread', () => {
     const works: CommitWork[] = [{ instanceId: 'default', records: [record({ receipt: a }), record({ recordId: 'r-2', receipt: a }), record({ recordId: 'r-3', receipt: receipt('q-1', '') })], failed: [] }];
     const packed = packWorks(works);
     expect(packed.receipts).toHaveLength(2);
-    const [back] = unpackWorks(across(packed));
+    const [back] = worksFromWire(across({ packed }));
     expect(back!.records.map((r) => r.receipt.caller)).toEqual([null, null, '']);
   });
 
@@ -74,6 +81,10 @@ describe('the groups and outcomes sent to the writer thread', () => {
         { status: 'not_found', customerId: null, merged: [], warnings: 0 },
       ],
     ];
-    expect(unpackOutcomes(across(packOutcomes(outcomes)))).toStrictEqual(outcomes);
+    expect('plain' in outcomesToWire(outcomes)).toBe(true);
+    expect(outcomesFromWire(across(outcomesToWire(outcomes)))).toStrictEqual(outcomes);
+    const many = outcomes.map((list) => Array.from({ length: 20 }, () => list).flat());
+    expect('packed' in outcomesToWire(many)).toBe(true);
+    expect(outcomesFromWire(across(outcomesToWire(many)))).toStrictEqual(many);
   });
 });

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Catalog } from '../pipelines/ingest/catalog.js';
 import { createApplyEngine } from '../pipelines/apply/apply-engine.js';
-import { packOutcomes, unpackWorks } from '../pipelines/apply/apply-wire.js';
+import { outcomesToWire, worksFromWire } from '../pipelines/apply/apply-wire.js';
 import { FsLake } from '../storage/lake-fs/fs-lake.js';
 import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import { SqlControlStore } from '../storage/sql/control-store.js';
@@ -43,8 +43,8 @@ const answer = <T>(id: number, work: Promise<T>, result: (value: T) => UpkeepRes
 port.on('message', (m: ToApplyWorker) => {
   if (m.type === 'invalidate') catalog.invalidate(m.instanceId);
   else if (m.type === 'commit') {
-    engine.commitBatch(unpackWorks(m.works), m.now).then(
-      (results) => send({ type: 'applied', id: m.id, results: packOutcomes(results) }),
+    engine.commitBatch(worksFromWire(m.works), m.now).then(
+      (results) => send({ type: 'applied', id: m.id, results: outcomesToWire(results) }),
       (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
     );
   } else if (m.type === 'sweep') answer(m.id, engine.sweep(m.now), (r) => r);

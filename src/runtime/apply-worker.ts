@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from './spawn-worker.js';
-import { packWorks, unpackOutcomes } from '../pipelines/apply/apply-wire.js';
+import { outcomesFromWire, worksToWire } from '../pipelines/apply/apply-wire.js';
 import type { ApplyWorkerData, FromApplyWorker, SqlAnswer, SqlRequest, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
 import type { ApplyOutcome, CommitWork } from '../pipelines/records.js';
 import type { UnificationConfig } from '../domain/unify/config.js';
@@ -34,7 +34,7 @@ export class ApplyWorker {
     });
     this.worker.on('message', (m: FromApplyWorker) => {
       if (m.type === 'ready') onReady();
-      else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(unpackOutcomes(m.results)));
+      else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(outcomesFromWire(m.results)));
       else if (m.type === 'done') this.settle(m.id, (p) => p.resolve(m.result));
       else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {})));
       else if (m.type === 'progress') this.progress.get(m.id)?.(m.stage);
@@ -76,7 +76,7 @@ export class ApplyWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: (r) => resolve(r as ApplyOutcome[][]), reject });
-      this.post({ type: 'commit', id, works: packWorks(works), now });
+      this.post({ type: 'commit', id, works: worksToWire(works), now });
     });
   };
 

@@ -1,10 +1,10 @@
 import type { UnificationConfig } from '../../domain/unify/config.js';
 import type { RefreshResult } from '../refresh/run-refresh.js';
-import type { PackedOutcomes, PackedWorks } from './apply-wire.js';
+import type { WireOutcomes, WireWorks } from './apply-wire.js';
 
 /** Messages between the committer (main thread) and the apply worker. */
 export type ToApplyWorker =
-  | { type: 'commit'; id: number; works: PackedWorks; now: number }
+  | { type: 'commit'; id: number; works: WireWorks; now: number }
   | { type: 'invalidate'; instanceId: string }
   | { type: 'sweep'; id: number; now: number }
   | { type: 'reset'; id: number; instanceId: string }
@@ -42,7 +42,7 @@ export interface SqlAnswer {
 
 export type FromApplyWorker =
   | { type: 'ready' }
-  | { type: 'applied'; id: number; results: PackedOutcomes }
+  | { type: 'applied'; id: number; results: WireOutcomes }
   | { type: 'done'; id: number; result: UpkeepResult }
   | { type: 'failed'; id: number; message: string; code?: string }
   | { type: 'progress'; id: number; stage: string }
