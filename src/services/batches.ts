@@ -64,7 +64,7 @@ export class BatchService {
    * `validatePartElsewhere`: where the second part of a large CSV or NDJSON file is validated
    * (a thread of its own) while this thread validates the first; without it, files are validated whole.
    */
-  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string; validatePartElsewhere?: ValidatePartElsewhere; splitFromBytes?: number }) {
+  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string; validatePartElsewhere?: ValidatePartElsewhere }) {
     this.progress = new BatchProgress(deps.store, deps.clock, PROGRESS_PERSIST_MS);
   }
 
@@ -176,7 +176,7 @@ export class BatchService {
   }
 
   /**
-   * Pass 1 over one file: every row validated, its errors kept; returns the rows read. A large
+   * Pass 1 over one file: every row validated, its errors kept. A large
    * CSV or NDJSON file is validated in two parts side by side (this thread and another); if the
    * parts cannot be read as rows (the split fell inside a quoted value, or the file is broken),
    * the file is validated whole, so that the outcome is always the whole file's. `read.rows`
@@ -185,7 +185,7 @@ export class BatchService {
   private async validateFile(b: Batch, catalog: InstanceCatalog, fileName: string, bad: ErrorKeeper, read: { rows: number }): Promise<void> {
     const path = join(this.fileDir(b), fileName);
     const elsewhere = this.deps.validatePartElsewhere;
-    const parts = elsewhere ? await splitInTwo(path, b.format, b.options.csv, this.deps.splitFromBytes ?? SPLIT_FROM_BYTES) : undefined;
+    const parts = elsewhere ? await splitInTwo(path, b.format, b.options.csv, SPLIT_FROM_BYTES) : undefined;
     if (parts) {
       const task = (part: ValidatePartTask['part']): ValidatePartTask => ({
         path,
@@ -193,7 +193,7 @@ export class BatchService {
         format: b.format,
         csv: b.options.csv,
         mapping: b.options.mapping,
-        required: b.options.requiredColumns ?? Object.keys(b.options.mapping),
+        ...(b.options.requiredColumns ? { required: b.options.requiredColumns } : {}),
         part,
         catalog: catalog.source,
         datasetId: b.datasetId,

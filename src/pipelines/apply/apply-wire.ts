@@ -154,7 +154,7 @@ export function packWorks(works: readonly CommitWork[]): PackedWorks {
   return p;
 }
 
-export function unpackWorks(p: PackedWorks): CommitWork[] {
+function unpackWorks(p: PackedWorks): CommitWork[] {
   const { dict } = p;
   let i = 0;
   let k = 0;
@@ -201,7 +201,7 @@ export interface PackedOutcomes {
 const STATUS_INDEX: Record<ApplyStatus, number> = { applied: 0, unchanged: 1, duplicate: 2, conflict: 3, failed: 4, not_found: 5, queued: 6, skipped: 7 };
 const STATUSES = namesByIndex(STATUS_INDEX);
 
-export function packOutcomes(lists: readonly ApplyOutcome[][]): PackedOutcomes {
+function packOutcomes(lists: readonly ApplyOutcome[][]): PackedOutcomes {
   let n = 0;
   for (const l of lists) n += l.length;
   const p: PackedOutcomes = { counts: new Int32Array(lists.map((l) => l.length)), statuses: new Uint8Array(n), customerIds: new Array<string | null>(n), merged: [], warnings: [] };
@@ -218,7 +218,7 @@ export function packOutcomes(lists: readonly ApplyOutcome[][]): PackedOutcomes {
   return p;
 }
 
-export function unpackOutcomes(p: PackedOutcomes): ApplyOutcome[][] {
+function unpackOutcomes(p: PackedOutcomes): ApplyOutcome[][] {
   const merged = new Map(p.merged);
   const warnings = new Map(p.warnings);
   let i = 0;

@@ -11,7 +11,8 @@ export interface ValidatePartTask {
   format: BatchFormat;
   csv: CsvOptions;
   mapping: Record<string, string>;
-  required: string[];
+  /** The columns a CSV header must have (by default every column the mapping names). */
+  required?: string[];
   part: FilePart;
   catalog: CatalogSource;
   datasetId: string;
