@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import type { BatchFormat, CsvOptions } from '../../ports/batch-store.js';
-import { csvParserOptions, type FilePart } from './read-rows.js';
+import { csvParserOptions, headerColumns, type FilePart } from './read-rows.js';
 
 /** How far past the middle a line end is looked for. */
 const SEARCH_BYTES = 1024 * 1024;
@@ -44,7 +44,7 @@ function csvHeaderOf(head: Buffer, csv: CsvOptions): { columns: string[]; end: n
   if (newline < 0) return undefined;
   try {
     const [first] = parse(head.subarray(0, newline + 1), csvParserOptions(csv)) as string[][];
-    return first ? { columns: first.map((c) => c.trim()), end: newline + 1 } : undefined;
+    return first ? { columns: headerColumns(first), end: newline + 1 } : undefined;
   } catch {
     return undefined;
   }

@@ -94,6 +94,9 @@ export async function* readRows(
   if (held) yield held;
 }
 
+/** A CSV header row's column names (trimmed, whatever the trim option: names are matched exactly). */
+export const headerColumns = (record: readonly string[]): string[] => record.map((c) => c.trim());
+
 /** CSV options as the parser takes them (the same for the whole file and for each part). */
 export const csvParserOptions = (csv: CsvOptions) => ({ delimiter: csv.delimiter, quote: csv.quote, bom: true, trim: csv.trim, relax_column_count: true, skip_empty_lines: true, columns: false }) as const;
 
@@ -113,7 +116,7 @@ async function* textRows(input: Readable, format: Exclude<BatchFormat, 'parquet'
     let n = 0;
     for await (const record of parser as AsyncIterable<string[]>) {
       if (!header) {
-        header = record.map((c) => c.trim());
+        header = headerColumns(record);
         checkHeader(header, required);
         continue;
       }
