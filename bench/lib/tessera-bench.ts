@@ -28,7 +28,7 @@ export interface BenchServer {
  * default the local test database), each in a fresh schema dropped afterwards.
  */
 export const BACKEND = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : 'embedded';
-const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const BENCH_PG_URL = process.env['TESSERA_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** `--nats`: scale-out mode, one API node and one worker (`tessera worker`) over NATS JetStream. */
 export const NATS = BACKEND === 'postgres' && process.argv.includes('--nats');
 const BENCH_NATS_URL = process.env['TESSERA_BENCH_NATS_URL'] ?? '127.0.0.1:4222';
