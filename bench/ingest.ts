@@ -4,12 +4,12 @@
  * Drives a real Tessera server (separate process, embedded backend, fresh data dir) over HTTP:
  * batch ingestion of generated traffic, the single endpoint, ack-to-visible latency, profile reads
  * on the loaded store, peak RSS, and a bare Fastify no-op server's requests/s as the denominator.
- * `--backend postgres` also measures the PostgreSQL floor of the same traffic first (its rows
- * written straight into Tessera's tables), the denominator of the batch rate and PostgreSQL's CPU.
+ * First it measures the storage floor of the same traffic (its rows written straight into Tessera's
+ * tables: SQLite, or PostgreSQL with `--backend postgres`), the denominator of the batch rate.
  */
 import { arg, cpuSeconds, cpuSecondsOfCommand, peakRssMb, percentile, report, round } from './lib/harness.js';
 import { http, postUntilTaken } from './lib/http.js';
-import { measurePostgresFloor } from './lib/postgres-floor.js';
+import { measurePostgresFloor, measureSqliteFloor } from './lib/ingest-floor.js';
 import { BACKEND, BENCH_PG_URL, cannon, KEY, MAX_APPLY_LAG_MS, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
 import { emailOf } from './lib/traffic.js';
 
@@ -20,10 +20,13 @@ const SINGLE_SECONDS = arg('single-seconds', 10);
 const SINGLE_CONNECTIONS = 64;
 const log = (msg: string): void => void process.stderr.write(`[bench:ingest] ${msg}\n`);
 
-// PostgreSQL backend: the same traffic's rows written straight into Tessera's tables first (the
-// floor of what applying it costs PostgreSQL), measured in the same run as the denominator.
-const floor = BACKEND === 'postgres' ? await measurePostgresFloor(BENCH_PG_URL, PEOPLE) : undefined;
-if (floor) log(`PostgreSQL floor (the rows written straight, set-based, no merges): ${Math.round(floor.messagesPerSecond)} messages/s, PostgreSQL CPU ${Math.round(floor.postgresCpuUsPerMessage)} µs/message`);
+// The same traffic's rows written straight into Tessera's tables first: the storage floor of
+// applying it, measured in the same run as the denominator of the batch rate.
+const floor = BACKEND === 'postgres' ? await measurePostgresFloor(BENCH_PG_URL, PEOPLE) : measureSqliteFloor(PEOPLE);
+log(
+  `storage floor (the traffic's rows written straight into ${BACKEND === 'postgres' ? 'PostgreSQL, set-based' : 'SQLite'}, no merges): ${Math.round(floor.messagesPerSecond)} messages/s` +
+    (floor.postgresCpuUsPerMessage === undefined ? '' : `, PostgreSQL CPU ${Math.round(floor.postgresCpuUsPerMessage)} µs/message`),
+);
 
 const s = await startBenchServer();
 try {
@@ -142,12 +145,9 @@ try {
       single_p99_ms: single.latency.p99,
       batch_server_cpu_us_per_message: Math.round(batchCpuUs.server),
       ...(s.worker ? { batch_worker_cpu_us_per_message: Math.round(batchCpuUs.worker), batch_nats_cpu_us_per_message: Math.round(batchCpuUs.nats) } : {}),
-      ...(floor
-        ? {
-            batch_postgres_cpu_us_per_message: Math.round(batchCpuUs.postgres),
-            batch_vs_postgres_floor_ratio: round(batchRate / floor.messagesPerSecond, 3),
-            postgres_cpu_vs_floor_ratio: round(batchCpuUs.postgres / floor.postgresCpuUsPerMessage, 3),
-          }
+      batch_vs_storage_floor_ratio: round(batchRate / floor.messagesPerSecond, 3),
+      ...(floor.postgresCpuUsPerMessage !== undefined
+        ? { batch_postgres_cpu_us_per_message: Math.round(batchCpuUs.postgres), postgres_cpu_vs_floor_ratio: round(batchCpuUs.postgres / floor.postgresCpuUsPerMessage, 3) }
         : {}),
       single_server_cpu_us_per_request: Math.round(singleCpuUs),
       visible_after_ack_p50_ms: round(percentile(visibleSorted, 50)),
@@ -166,7 +166,8 @@ try {
     },
     {
       noop_fastify_requests_per_s: Math.round(noopRate),
-      ...(floor ? { postgres_floor_messages_per_s: Math.round(floor.messagesPerSecond), postgres_floor_cpu_us_per_message: Math.round(floor.postgresCpuUsPerMessage) } : {}),
+      storage_floor_messages_per_s: Math.round(floor.messagesPerSecond),
+      ...(floor.postgresCpuUsPerMessage !== undefined ? { postgres_floor_cpu_us_per_message: Math.round(floor.postgresCpuUsPerMessage) } : {}),
     },
     { command: `npm run bench:ingest -- --people ${PEOPLE}${backend === 'embedded' ? '' : ` --backend ${backend}`}${s.worker ? ' --nats' : ''}${MAX_APPLY_LAG_MS !== undefined ? ` --max-apply-lag ${MAX_APPLY_LAG_MS}` : ''}` },
   );
