@@ -1,27 +1,11 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { outcomesFromWire, outcomesToWire, packWorks, worksFromWire, worksToWire } from '../src/pipelines/apply/apply-wire.js';
-import type { ApplyOutcome, CommitWork, PreparedRecord, Receipt } from '../src/pipelines/records.js';
+import type { ApplyOutcome, CommitWork } from '../src/pipelines/records.js';
+import { receipt, record } from './helpers/records.js';
 
 /** What crosses to the writer thread is a structured clone of the packed form: the same here. */
 const across = <T>(value: T): T => deserialize(serialize(value)) as T;
-
-const receipt = (requestId: string, caller: string | null, path: Receipt['path'] = 'streaming'): Receipt => ({ requestId, receivedAt: 1_700_000_000_000, path, caller });
-const record = (over: Partial<PreparedRecord>): PreparedRecord => ({
-  kind: 'profile',
-  instanceId: 'default',
-  datasetId: 'crm',
-  recordId: 'r-1',
-  rawJson: '{"a":1}',
-  recordJson: '{"a":1}',
-  identities: [],
-  recordKey: 'k-1',
-  timestamp: 1_700_000_000_001,
-  activityType: null,
-  validUntil: null,
-  receipt: receipt('q-1', null),
-  ...over,
-});
 
 describe('the groups and outcomes sent to the writer thread', () => {
   it('arrive as they were sent: every kind of record, optional fields, receipts and the works around them', () => {
