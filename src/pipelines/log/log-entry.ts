@@ -1,7 +1,7 @@
 import { identityKey } from '../../domain/identity/extract.js';
 import { partitionOf } from '../../domain/partition.js';
 import type { FailedRecord } from '../../ports/profile-store.js';
-import type { CommitWork, PreparedRecord } from '../records.js';
+import type { CommitWork, PreparedRecord, Receipt } from '../records.js';
 
 /**
  * What travels on the ingestion log: records of one instance, and records that failed validation
@@ -39,7 +39,7 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
     const e = open.get(key);
     if (!e) return;
     open.delete(key);
-    out.push({ partition: e.partition, payload: JSON.stringify(e.entry), records: e.entry.records.length + e.entry.failed.length });
+    out.push({ partition: e.partition, payload: encodeLogEntry(e.entry), records: e.entry.records.length + e.entry.failed.length });
   };
   const add = (partition: number, instanceId: string, chars: number, put: (e: LogEntry) => void): void => {
     const key = `${partition}|${instanceId}`;
@@ -60,8 +60,7 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
       if (w.catalogVersion !== undefined) e.catalogVersion = Math.max(e.catalogVersion ?? 0, w.catalogVersion);
     };
     for (const r of w.records) {
-      const wire = onWire(r);
-      add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + (wire === r ? r.recordJson.length : 0) + 512, (e) => (e.records.push(wire as PreparedRecord), stamp(e)));
+      add(partitionOf(partitionKey(r), partitions), w.instanceId, r.rawJson.length + (r.recordJson === r.rawJson ? 0 : r.recordJson.length) + 512, (e) => (e.records.push(r), stamp(e)));
     }
     const first = w.records[0];
     const failedPartition = first ? partitionOf(partitionKey(first), partitions) : partitionOf(w.failed[0]?.requestId ?? '', partitions);
@@ -71,36 +70,105 @@ export function toLogEntries(works: readonly CommitWork[], partitions: number, l
   return out;
 }
 
-/** A record on the log without its API form; every field named (a field added to PreparedRecord and not here fails to compile). */
-type WireRecord = { [K in keyof Required<Omit<PreparedRecord, 'recordJson'>>]: PreparedRecord[K] };
+/** A record's fields in a log message's head: its texts go after the head (`n` characters of its record as received, then `m` of its API form where that differs), its receipt by index. */
+type HeadRecord = { [K in keyof Required<Omit<PreparedRecord, 'rawJson' | 'recordJson' | 'receipt'>>]: PreparedRecord[K] } & { n: number; m?: number; r: number };
+
+interface Head {
+  instanceId: string;
+  lakeOnly?: boolean;
+  catalogVersion?: number;
+  failed: FailedRecord[];
+  receipts: Receipt[];
+  records: HeadRecord[];
+}
+
+/** The first character of a message in the head-and-texts form (an older message is a JSON object). */
+const HEAD_AND_TEXTS = '\u0001';
+/**
+ * Surrogates: characters outside the BMP, or a lone one, which would not survive the message's
+ * UTF-8. An entry with any goes as one JSON object, its texts escaped (rare: it only costs more).
+ */
+const SURROGATE = /[\ud800-\udfff]/;
 
 /**
- * A record as it travels: the API form (`recordJson`) is left out when it is the record as
- * received (`rawJson`), as it mostly is, so that the record's text is encoded and decoded once.
- * Written as one literal (an object-rest copy costs a microsecond or so more a record, and the
- * API node makes one for each).
+ * A log entry as a message: a head of JSON (everything but the records' texts; each request's
+ * receipt once) on the first line, then the records' texts one after another, as they are. The
+ * texts are neither escaped into the JSON nor parsed out of it again (a sizeable part of a
+ * message's CPU on the API node and the worker), and with each receipt once the message is
+ * shorter for NATS too.
  */
-function onWire(r: PreparedRecord): PreparedRecord | WireRecord {
-  if (r.recordJson !== r.rawJson) return r;
-  return {
-    kind: r.kind,
-    instanceId: r.instanceId,
-    datasetId: r.datasetId,
-    recordId: r.recordId,
-    rawJson: r.rawJson,
-    identities: r.identities,
-    recordKey: r.recordKey,
-    timestamp: r.timestamp,
-    activityType: r.activityType,
-    validUntil: r.validUntil,
-    // Undefined is left out of the JSON.
-    target: r.target,
-    receipt: r.receipt,
-  };
+export function encodeLogEntry(entry: LogEntry): string {
+  const receipts: Receipt[] = [];
+  const receiptIndex = new Map<Receipt, number>();
+  const texts: string[] = [];
+  const records: HeadRecord[] = [];
+  for (const r of entry.records) {
+    const apiForm = r.recordJson === r.rawJson ? undefined : r.recordJson;
+    if (SURROGATE.test(r.rawJson) || (apiForm !== undefined && SURROGATE.test(apiForm))) return JSON.stringify(entry);
+    let index = receiptIndex.get(r.receipt);
+    if (index === undefined) receiptIndex.set(r.receipt, (index = receipts.push(r.receipt) - 1));
+    texts.push(r.rawJson);
+    if (apiForm !== undefined) texts.push(apiForm);
+    const h: HeadRecord = {
+      kind: r.kind,
+      instanceId: r.instanceId,
+      datasetId: r.datasetId,
+      recordId: r.recordId,
+      identities: r.identities,
+      recordKey: r.recordKey,
+      timestamp: r.timestamp,
+      activityType: r.activityType,
+      validUntil: r.validUntil,
+      // Undefined is left out of the JSON.
+      target: r.target,
+      n: r.rawJson.length,
+      ...(apiForm === undefined ? {} : { m: apiForm.length }),
+      r: index,
+    };
+    records.push(h);
+  }
+  const head: Head = { instanceId: entry.instanceId, failed: entry.failed, receipts, records };
+  if (entry.lakeOnly) head.lakeOnly = true;
+  if (entry.catalogVersion !== undefined) head.catalogVersion = entry.catalogVersion;
+  return `${HEAD_AND_TEXTS}${JSON.stringify(head)}\n${texts.join('')}`;
 }
 
 export function decodeLogEntry(payload: string): LogEntry {
-  const entry = JSON.parse(payload) as LogEntry;
-  for (const r of entry.records as Array<PreparedRecord | WireRecord>) if (!('recordJson' in r)) (r as PreparedRecord).recordJson = r.rawJson;
-  return entry;
+  if (!payload.startsWith(HEAD_AND_TEXTS)) {
+    // One JSON object (an older message, or one with a lone surrogate); a record without its API form has it as received.
+    const entry = JSON.parse(payload) as LogEntry;
+    for (const r of entry.records as Array<Omit<PreparedRecord, 'recordJson'> & { recordJson?: string }>) r.recordJson ??= r.rawJson;
+    return entry;
+  }
+  const newline = payload.indexOf('\n');
+  const head = JSON.parse(payload.slice(HEAD_AND_TEXTS.length, newline)) as Head;
+  let at = newline + 1;
+  const records = head.records.map((h): PreparedRecord => {
+    const rawJson = payload.slice(at, (at += h.n));
+    const recordJson = h.m === undefined ? rawJson : payload.slice(at, (at += h.m));
+    const r: PreparedRecord = {
+      kind: h.kind,
+      instanceId: h.instanceId,
+      datasetId: h.datasetId,
+      recordId: h.recordId,
+      rawJson,
+      recordJson,
+      identities: h.identities,
+      recordKey: h.recordKey,
+      timestamp: h.timestamp,
+      activityType: h.activityType,
+      validUntil: h.validUntil,
+      receipt: head.receipts[h.r]!,
+    };
+    if (h.target !== undefined) r.target = h.target;
+    return r;
+  });
+  if (at !== payload.length) throw new Error(`a log message's texts are ${payload.length - at} characters longer than its head says`);
+  return {
+    instanceId: head.instanceId,
+    records,
+    failed: head.failed,
+    ...(head.lakeOnly ? { lakeOnly: true } : {}),
+    ...(head.catalogVersion === undefined ? {} : { catalogVersion: head.catalogVersion }),
+  };
 }

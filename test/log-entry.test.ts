@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { decodeLogEntry, toLogEntries } from '../src/pipelines/log/log-entry.js';
+import type { CommitWork } from '../src/pipelines/records.js';
+import { receipt, record } from './helpers/records.js';
+
+/** A message crosses NATS as UTF-8 and is read back as a string: the same here. */
+const across = (payload: string): string => new TextDecoder().decode(new TextEncoder().encode(payload));
+
+const failed = { id: 'f-1', datasetId: 'crm', requestId: 'q-1', receivedAt: 1, record: { bad: 'line\nbreak' }, errors: [{ path: '/a', keyword: 'type', message: 'must be integer' }] };
+
+describe('a log message', () => {
+  it('carries an entry as it was: every kind of record, texts with line ends and accents, the API form where it differs, receipts, failed records, the catalog version', () => {
+    const shared = receipt('q-2', 'crm-sync', 'batch');
+    const work: CommitWork = {
+      instanceId: 'default',
+      records: [
+        record({ identities: [{ namespace: 'email', value: 'a@x.com', primary: true }, { namespace: 'crmId', value: 'C1', primary: false }] }),
+        // As received, pretty-printed (line ends between tokens) and with the xdm: prefix the API form has not.
+        record({ recordId: 'r-2', rawJson: '{\n  "xdm:a": "Zoë — \\"quoted\\"\\nand escaped"\n}', recordJson: '{"a":"Zoë — \\"quoted\\"\\nand escaped"}', receipt: shared }),
+        record({ kind: 'activity', recordId: 'r-3', activityType: 'purchase', validUntil: 1_700_000_900_000, receipt: shared }),
+        record({ kind: 'override', recordId: 'r-4', target: 'cust-9', validUntil: 1_700_000_500_000, receipt: { ...shared } }),
+        record({ kind: 'delete', recordId: 'r-5', rawJson: '', recordJson: '', timestamp: -5 }),
+      ],
+      failed: [failed],
+      catalogVersion: 7,
+    };
+    const [message, ...more] = toLogEntries([work], 1, false);
+    expect(more).toEqual([]);
+    expect(message!.records).toBe(6);
+    expect(message!.payload.startsWith('\u0001')).toBe(true);
+    // The texts travel as they are, not escaped into JSON.
+    expect(message!.payload).toContain('"xdm:a": "Zoë — \\"quoted\\"\\nand escaped"\n}');
+    expect(decodeLogEntry(across(message!.payload))).toStrictEqual({ instanceId: 'default', records: work.records, failed: [failed], catalogVersion: 7 });
+  });
+
+  it('marks what the API node applied itself, and goes as one JSON object where a text has characters outside the BMP', () => {
+    const work: CommitWork = { instanceId: 'default', records: [record({ rawJson: '{"a":"🙂"}', recordJson: '{"a":"🙂"}' }), record({ recordId: 'r-2' })], failed: [] };
+    const [message] = toLogEntries([work], 1, true);
+    expect(message!.payload.startsWith('{')).toBe(true);
+    expect(decodeLogEntry(across(message!.payload))).toStrictEqual({ instanceId: 'default', records: work.records, failed: [], lakeOnly: true });
+  });
+
+  it('reads a message of the older form (one JSON object, the API form left out where it is the record as received)', () => {
+    const { recordJson: _, ...withoutApiForm } = record({ rawJson: '{"b":2}', recordJson: '{"b":2}' });
+    const older = JSON.stringify({ instanceId: 'default', records: [withoutApiForm, record({ recordId: 'r-2', rawJson: '{"xdm:b":3}', recordJson: '{"b":3}' })], failed: [] });
+    expect(decodeLogEntry(older)).toStrictEqual({
+      instanceId: 'default',
+      records: [record({ rawJson: '{"b":2}', recordJson: '{"b":2}' }), record({ recordId: 'r-2', rawJson: '{"xdm:b":3}', recordJson: '{"b":3}' })],
+      failed: [],
+    });
+  });
+
+  it('refuses a message whose texts do not add up to what its head says', () => {
+    const [message] = toLogEntries([{ instanceId: 'default', records: [record({ rawJson: '{"a":12345}', recordJson: '{"a":12345}' })], failed: [] }], 1, false);
+    expect(() => decodeLogEntry(`${message!.payload}extra`)).toThrow(/5 characters longer than its head says/);
+  });
+});
