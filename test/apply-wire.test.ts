@@ -2,7 +2,7 @@ import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { outcomesFromWire, outcomesToWire, packWorks, worksFromWire, worksToWire } from '../src/pipelines/apply/apply-wire.js';
 import type { ApplyOutcome, CommitWork } from '../src/pipelines/records.js';
-import { receipt, record } from './helpers/records.js';
+import { everyKindOfRecord, failedRecord, receipt, record } from './helpers/records.js';
 
 /** What crosses to the writer thread is a structured clone of the packed form: the same here. */
 const across = <T>(value: T): T => deserialize(serialize(value)) as T;
@@ -13,15 +13,8 @@ describe('the groups and outcomes sent to the writer thread', () => {
     const works: CommitWork[] = [
       {
         instanceId: 'default',
-        records: [
-          record({ identities: [{ namespace: 'email', value: 'a@x.com', primary: true }, { namespace: 'crmId', value: 'C1', primary: false }] }),
-          // The API form differs from the record as received (xdm: prefixes taken off).
-          record({ recordId: 'r-2', rawJson: '{"xdm:a":2}', recordJson: '{"a":2}', receipt: shared }),
-          record({ kind: 'activity', recordId: 'r-3', activityType: 'purchase', validUntil: 1_700_000_900_000, receipt: shared }),
-          record({ kind: 'override', recordId: 'r-4', target: 'cust-9', validUntil: 1_700_000_500_000, receipt: { ...shared } }),
-          record({ kind: 'delete', recordId: 'r-5', timestamp: -5 }),
-        ],
-        failed: [{ id: 'f-1', datasetId: 'crm', requestId: 'q-1', receivedAt: 1, record: { bad: true }, errors: [{ path: '/a', keyword: 'type', message: 'must be integer' }] }],
+        records: everyKindOfRecord(shared),
+        failed: [failedRecord],
         catalogVersion: 7,
       },
       { instanceId: 'other', records: [], failed: [] },

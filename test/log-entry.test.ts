@@ -1,27 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { decodeLogEntry, toLogEntries } from '../src/pipelines/log/log-entry.js';
 import type { CommitWork } from '../src/pipelines/records.js';
-import { receipt, record } from './helpers/records.js';
+import { everyKindOfRecord, failedRecord, receipt, record } from './helpers/records.js';
 
 /** A message crosses NATS as UTF-8 and is read back as a string: the same here. */
 const across = (payload: string): string => new TextDecoder().decode(new TextEncoder().encode(payload));
-
-const failed = { id: 'f-1', datasetId: 'crm', requestId: 'q-1', receivedAt: 1, record: { bad: 'line\nbreak' }, errors: [{ path: '/a', keyword: 'type', message: 'must be integer' }] };
 
 describe('a log message', () => {
   it('carries an entry as it was: every kind of record, texts with line ends and accents, the API form where it differs, receipts, failed records, the catalog version', () => {
     const shared = receipt('q-2', 'crm-sync', 'batch');
     const work: CommitWork = {
       instanceId: 'default',
-      records: [
-        record({ identities: [{ namespace: 'email', value: 'a@x.com', primary: true }, { namespace: 'crmId', value: 'C1', primary: false }] }),
-        // As received, pretty-printed (line ends between tokens) and with the xdm: prefix the API form has not.
-        record({ recordId: 'r-2', rawJson: '{\n  "xdm:a": "Zoë — \\"quoted\\"\\nand escaped"\n}', recordJson: '{"a":"Zoë — \\"quoted\\"\\nand escaped"}', receipt: shared }),
-        record({ kind: 'activity', recordId: 'r-3', activityType: 'purchase', validUntil: 1_700_000_900_000, receipt: shared }),
-        record({ kind: 'override', recordId: 'r-4', target: 'cust-9', validUntil: 1_700_000_500_000, receipt: { ...shared } }),
-        record({ kind: 'delete', recordId: 'r-5', rawJson: '', recordJson: '', timestamp: -5 }),
-      ],
-      failed: [failed],
+      records: everyKindOfRecord(shared),
+      failed: [failedRecord],
       catalogVersion: 7,
     };
     const [message, ...more] = toLogEntries([work], 1, false);
@@ -30,7 +21,7 @@ describe('a log message', () => {
     expect(message!.payload.startsWith('\u0001')).toBe(true);
     // The texts travel as they are, not escaped into JSON.
     expect(message!.payload).toContain('"xdm:a": "Zoë — \\"quoted\\"\\nand escaped"\n}');
-    expect(decodeLogEntry(across(message!.payload))).toStrictEqual({ instanceId: 'default', records: work.records, failed: [failed], catalogVersion: 7 });
+    expect(decodeLogEntry(across(message!.payload))).toStrictEqual({ instanceId: 'default', records: work.records, failed: [failedRecord], catalogVersion: 7 });
   });
 
   it('marks what the API node applied itself, and goes as one JSON object where a text has characters outside the BMP', () => {
