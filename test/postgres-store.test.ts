@@ -94,7 +94,34 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     cleanups.push(() => s.drop());
     await Promise.all([s.openAnother(), s.openAnother()]);
     const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('merge_profiles moves what the absorbed profiles held to their final survivors, and leaves the planner settings of the transaction as they were', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const db = await s.pool.connect();
+    try {
+      // c absorbs b, then a absorbs c in the same call: b's rows end with a.
+      for (const id of ['a', 'b', 'c']) await db.query("INSERT INTO profiles VALUES ('i', $1, 1, 1)", [id]);
+      for (const id of ['a', 'b', 'c']) await db.query("INSERT INTO identities VALUES ('i', 'email', $1, $2, 1)", [`${id}@example.com`, id]);
+      await db.query("INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) VALUES ('i', 'crm', 'b1', 'b', 1, 1, 'h', '{}')");
+      await db.query("INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, record) VALUES ('i', 'e1', 'web', 'c', 1, 't', 'h', 1, '{}')");
+      await db.query('BEGIN');
+      await db.query('SET LOCAL enable_mergejoin = off');
+      await db.query("SELECT merge_profiles(ARRAY['i', 'i'], ARRAY['m1', 'm2'], ARRAY['c', 'a'], ARRAY['b', 'c'], ARRAY['crm', 'crm'], ARRAY['k1', 'k2'], ARRAY[5, 6]::bigint[])");
+      const settings = await db.query<{ hash: string; merge: string }>("SELECT current_setting('enable_hashjoin') AS hash, current_setting('enable_mergejoin') AS merge");
+      expect(settings.rows[0]).toEqual({ hash: 'on', merge: 'off' });
+      await db.query('COMMIT');
+      const one = async (sql: string): Promise<unknown[]> => (await db.query(sql)).rows.map((r: Record<string, unknown>) => Object.values(r).join(' '));
+      expect(await one("SELECT customer_id, updated_at FROM profiles WHERE instance_id = 'i' ORDER BY customer_id")).toEqual(['a 6']);
+      expect(await one("SELECT value, customer_id FROM identities WHERE instance_id = 'i' ORDER BY value")).toEqual(['a@example.com a', 'b@example.com a', 'c@example.com a']);
+      expect(await one("SELECT record_key, customer_id FROM fragments WHERE instance_id = 'i'")).toEqual(['b1 a']);
+      expect(await one("SELECT activity_id, customer_id FROM activities WHERE instance_id = 'i'")).toEqual(['e1 a']);
+      expect(await one("SELECT old_id, survivor_id FROM customer_aliases WHERE instance_id = 'i' ORDER BY old_id")).toEqual(['b a', 'c a']);
+    } finally {
+      db.release();
+    }
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {

@@ -1,6 +1,85 @@
 import type pg from 'pg';
 
 /**
+ * Migration 8 runs the statements that lock, move and drop the absorbed profiles' rows with hash
+ * and merge joins off: each then probes the tables' indexes once for each profile in the call.
+ * With the planner's default costs, a call's few hundred profiles against a table of tens of
+ * thousands of rows were planned as a hash join over a scan of the whole table (15–30 ms a
+ * statement at 50,000 people, growing with the table until the plan flips). The walk that finds
+ * each absorbed profile's final survivor joins only the call's arrays, and keeps its hash join.
+ * The settings are the transaction's own for these statements and restored after them.
+ */
+const BY_INDEX_DECLARE = `
+  hashjoin TEXT := current_setting('enable_hashjoin');
+  mergejoin TEXT := current_setting('enable_mergejoin');`;
+const BY_INDEX_ON = `  PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
+`;
+const BY_INDEX_OFF = `
+  PERFORM set_config('enable_hashjoin', hashjoin, true), set_config('enable_mergejoin', mergejoin, true);`;
+
+/** merge_profiles, set-based (migration 7); `byIndex`: with the row statements planned as index probes (migration 8). */
+const mergeProfilesFunction = (byIndex: boolean): string => `
+CREATE OR REPLACE FUNCTION merge_profiles(p_instances TEXT[], p_ids TEXT[], p_survivors TEXT[], p_absorbed TEXT[], p_datasets TEXT[], p_keys TEXT[], p_ats BIGINT[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  finals TEXT[];
+  wanted INT;
+  locked INT;${byIndex ? BY_INDEX_DECLARE : ''}
+BEGIN
+  IF coalesce(array_length(p_ids, 1), 0) = 0 THEN
+    RETURN;
+  END IF;
+  -- Where each absorbed profile's content ends: its survivor, or where that survivor was merged
+  -- later in the same call (merges come in order; a profile is absorbed at most once).
+  WITH RECURSIVE m AS (
+    SELECT inst, s, a, ord FROM unnest(p_instances, p_survivors, p_absorbed) WITH ORDINALITY AS t(inst, s, a, ord)
+  ), walk(ord, inst, cur, depth) AS (
+    SELECT ord, inst, s, 0 FROM m
+    UNION ALL
+    SELECT w.ord, w.inst, m.s, w.depth + 1 FROM walk w JOIN m ON m.inst = w.inst AND m.a = w.cur
+  )
+  SELECT array_agg(cur ORDER BY ord) INTO finals FROM (SELECT DISTINCT ON (ord) ord, cur FROM walk ORDER BY ord, depth DESC) last;
+${byIndex ? BY_INDEX_ON : ''}  -- Every profile named, locked in id order; one merged away by another writer meanwhile is a lost race (run again).
+  WITH k AS (
+    SELECT inst, id FROM unnest(p_instances, p_survivors) AS t(inst, id)
+    UNION SELECT inst, id FROM unnest(p_instances, p_absorbed) AS t(inst, id)
+  )
+  SELECT count(*) INTO wanted FROM k;
+  SELECT count(*) INTO locked FROM (
+    SELECT 1 FROM profiles p
+    WHERE (p.instance_id, p.customer_id) IN (SELECT inst, id FROM unnest(p_instances, p_survivors) AS t(inst, id) UNION SELECT inst, id FROM unnest(p_instances, p_absorbed) AS t(inst, id))
+    ORDER BY p.instance_id, p.customer_id FOR UPDATE
+  ) l;
+  IF locked <> wanted THEN
+    RAISE EXCEPTION 'a profile this merge names was merged away by another writer meanwhile' USING ERRCODE = '40001';
+  END IF;
+  UPDATE identities x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
+  UPDATE fragments x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
+  UPDATE activities x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
+  -- Overrides follow the person; where several had one for a field, the newest stays.
+  INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
+    SELECT DISTINCT ON (f.inst, f.fin, o.path) f.inst, f.fin, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id
+    FROM overrides o JOIN unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) ON o.instance_id = f.inst AND o.customer_id = f.a
+    ORDER BY f.inst, f.fin, o.path, o.set_at DESC
+    ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
+      valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
+    WHERE excluded.set_at >= overrides.set_at;
+  DELETE FROM overrides o USING unnest(p_instances, p_absorbed) AS f(inst, a) WHERE o.instance_id = f.inst AND o.customer_id = f.a;
+  UPDATE customer_aliases x SET survivor_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.survivor_id = f.a;
+  INSERT INTO customer_aliases (instance_id, old_id, survivor_id, merged_at)
+    SELECT inst, a, fin, at FROM unnest(p_instances, p_absorbed, finals, p_ats) AS f(inst, a, fin, at)
+    ON CONFLICT (instance_id, old_id) DO UPDATE SET survivor_id = excluded.survivor_id, merged_at = excluded.merged_at;
+  DELETE FROM profiles p USING unnest(p_instances, p_absorbed) AS f(inst, a) WHERE p.instance_id = f.inst AND p.customer_id = f.a;
+  INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at)
+    SELECT * FROM unnest(p_instances, p_ids, p_survivors, p_absorbed, p_datasets, p_keys, p_ats) ON CONFLICT DO NOTHING;
+  -- As one merge after another would leave it: a survivor that was itself merged later is gone.
+  UPDATE profiles p SET updated_at = g.at
+    FROM (SELECT inst, s, max(at) AS at FROM unnest(p_instances, p_survivors, finals, p_ats) AS f(inst, s, fin, at) WHERE s = fin GROUP BY inst, s) g
+    WHERE p.instance_id = g.inst AND p.customer_id = g.s AND p.updated_at < g.at;${byIndex ? BY_INDEX_OFF : ''}
+END
+$fn$;`;
+
+/**
  * Versioned schema migrations for PostgreSQL, applied in order on start under an advisory lock
  * (several nodes may start at once). Never edit a released migration: add a new one.
  *
@@ -178,66 +257,12 @@ $fn$;`,
   {
     version: 7,
     name: 'merge_profiles set-based: a dozen statements a call instead of a dozen a merge (it was the largest cost of streaming ingestion on PostgreSQL)',
-    sql: `
-CREATE OR REPLACE FUNCTION merge_profiles(p_instances TEXT[], p_ids TEXT[], p_survivors TEXT[], p_absorbed TEXT[], p_datasets TEXT[], p_keys TEXT[], p_ats BIGINT[])
-RETURNS void LANGUAGE plpgsql AS $fn$
-DECLARE
-  finals TEXT[];
-  wanted INT;
-  locked INT;
-BEGIN
-  IF coalesce(array_length(p_ids, 1), 0) = 0 THEN
-    RETURN;
-  END IF;
-  -- Where each absorbed profile's content ends: its survivor, or where that survivor was merged
-  -- later in the same call (merges come in order; a profile is absorbed at most once).
-  WITH RECURSIVE m AS (
-    SELECT inst, s, a, ord FROM unnest(p_instances, p_survivors, p_absorbed) WITH ORDINALITY AS t(inst, s, a, ord)
-  ), walk(ord, inst, cur, depth) AS (
-    SELECT ord, inst, s, 0 FROM m
-    UNION ALL
-    SELECT w.ord, w.inst, m.s, w.depth + 1 FROM walk w JOIN m ON m.inst = w.inst AND m.a = w.cur
-  )
-  SELECT array_agg(cur ORDER BY ord) INTO finals FROM (SELECT DISTINCT ON (ord) ord, cur FROM walk ORDER BY ord, depth DESC) last;
-  -- Every profile named, locked in id order; one merged away by another writer meanwhile is a lost race (run again).
-  WITH k AS (
-    SELECT inst, id FROM unnest(p_instances, p_survivors) AS t(inst, id)
-    UNION SELECT inst, id FROM unnest(p_instances, p_absorbed) AS t(inst, id)
-  )
-  SELECT count(*) INTO wanted FROM k;
-  SELECT count(*) INTO locked FROM (
-    SELECT 1 FROM profiles p
-    WHERE (p.instance_id, p.customer_id) IN (SELECT inst, id FROM unnest(p_instances, p_survivors) AS t(inst, id) UNION SELECT inst, id FROM unnest(p_instances, p_absorbed) AS t(inst, id))
-    ORDER BY p.instance_id, p.customer_id FOR UPDATE
-  ) l;
-  IF locked <> wanted THEN
-    RAISE EXCEPTION 'a profile this merge names was merged away by another writer meanwhile' USING ERRCODE = '40001';
-  END IF;
-  UPDATE identities x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
-  UPDATE fragments x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
-  UPDATE activities x SET customer_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.customer_id = f.a;
-  -- Overrides follow the person; where several had one for a field, the newest stays.
-  INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
-    SELECT DISTINCT ON (f.inst, f.fin, o.path) f.inst, f.fin, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id
-    FROM overrides o JOIN unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) ON o.instance_id = f.inst AND o.customer_id = f.a
-    ORDER BY f.inst, f.fin, o.path, o.set_at DESC
-    ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
-      valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
-    WHERE excluded.set_at >= overrides.set_at;
-  DELETE FROM overrides o USING unnest(p_instances, p_absorbed) AS f(inst, a) WHERE o.instance_id = f.inst AND o.customer_id = f.a;
-  UPDATE customer_aliases x SET survivor_id = f.fin FROM unnest(p_instances, p_absorbed, finals) AS f(inst, a, fin) WHERE x.instance_id = f.inst AND x.survivor_id = f.a;
-  INSERT INTO customer_aliases (instance_id, old_id, survivor_id, merged_at)
-    SELECT inst, a, fin, at FROM unnest(p_instances, p_absorbed, finals, p_ats) AS f(inst, a, fin, at)
-    ON CONFLICT (instance_id, old_id) DO UPDATE SET survivor_id = excluded.survivor_id, merged_at = excluded.merged_at;
-  DELETE FROM profiles p USING unnest(p_instances, p_absorbed) AS f(inst, a) WHERE p.instance_id = f.inst AND p.customer_id = f.a;
-  INSERT INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at)
-    SELECT * FROM unnest(p_instances, p_ids, p_survivors, p_absorbed, p_datasets, p_keys, p_ats) ON CONFLICT DO NOTHING;
-  -- As one merge after another would leave it: a survivor that was itself merged later is gone.
-  UPDATE profiles p SET updated_at = g.at
-    FROM (SELECT inst, s, max(at) AS at FROM unnest(p_instances, p_survivors, finals, p_ats) AS f(inst, s, fin, at) WHERE s = fin GROUP BY inst, s) g
-    WHERE p.instance_id = g.inst AND p.customer_id = g.s AND p.updated_at < g.at;
-END
-$fn$;`,
+    sql: mergeProfilesFunction(false),
+  },
+  {
+    version: 8,
+    name: 'merge_profiles: its row statements probe the indexes for the profiles of the call (they were planned as hash joins over whole tables)',
+    sql: mergeProfilesFunction(true),
   },
 ];
 
