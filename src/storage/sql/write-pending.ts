@@ -16,9 +16,9 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
  * Writes a group's new rows with one statement per table (PostgreSQL: each column as an array,
  * `unnest`ed), and its merges in one call of `merge_profiles` (migration 4), in order. New
  * identities and activities were free when the transaction looked; one taken meanwhile by
- * another writer is a lost race, and the whole transaction runs again. Returns the rows added.
+ * another writer is a lost race, and the whole transaction runs again.
  */
-export async function flushPending(db: SqlClient, p: PendingWrites): Promise<number> {
+export async function flushPending(db: SqlClient, p: PendingWrites): Promise<void> {
   for (const rows of chunks(p.profiles)) {
     await db.run(
       'INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[])',
@@ -55,5 +55,4 @@ export async function flushPending(db: SqlClient, p: PendingWrites): Promise<num
     );
     if (added.length < rows.length) throw new TransactionConflict('an activity this group adds was added by another writer meanwhile');
   }
-  return p.profiles.length + p.identities.length + p.fragments.size + p.activities.length;
 }
