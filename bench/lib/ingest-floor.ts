@@ -130,7 +130,11 @@ export async function measurePostgresFloor(url: string, people: number): Promise
       const started = performance.now();
       const now = Date.now();
       await db.query('BEGIN');
-      await db.query("SELECT i.customer_id FROM identities i JOIN unnest($1::text[], $2::text[]) AS u(ns, v) ON i.instance_id = 'default' AND i.namespace = u.ns AND i.value = u.v", col(g.lookups, 'namespace', 'value'));
+      // An index probe a key, as the worker looks them up (a plain join was planned as a scan of every identity once the table grew).
+      await db.query(
+        "SELECT u.ns, u.v, i.customer_id FROM unnest($1::text[], $2::text[]) AS u(ns, v) CROSS JOIN LATERAL (SELECT customer_id FROM identities WHERE instance_id = 'default' AND namespace = u.ns AND value = u.v LIMIT 1) i",
+        col(g.lookups, 'namespace', 'value'),
+      );
       await db.query("INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT 'default', id, $2, $2 FROM unnest($1::text[]) AS u(id)", [g.profiles, now]);
       await db.query(
         "INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT 'default', ns, v, c, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(ns, v, c) ON CONFLICT DO NOTHING",
