@@ -113,12 +113,12 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
       const settings = await db.query<{ hash: string; merge: string }>("SELECT current_setting('enable_hashjoin') AS hash, current_setting('enable_mergejoin') AS merge");
       expect(settings.rows[0]).toEqual({ hash: 'on', merge: 'off' });
       await db.query('COMMIT');
-      const one = async (sql: string): Promise<unknown[]> => (await db.query(sql)).rows.map((r: Record<string, unknown>) => Object.values(r).join(' '));
-      expect(await one("SELECT customer_id, updated_at FROM profiles WHERE instance_id = 'i' ORDER BY customer_id")).toEqual(['a 6']);
-      expect(await one("SELECT value, customer_id FROM identities WHERE instance_id = 'i' ORDER BY value")).toEqual(['a@example.com a', 'b@example.com a', 'c@example.com a']);
-      expect(await one("SELECT record_key, customer_id FROM fragments WHERE instance_id = 'i'")).toEqual(['b1 a']);
-      expect(await one("SELECT activity_id, customer_id FROM activities WHERE instance_id = 'i'")).toEqual(['e1 a']);
-      expect(await one("SELECT old_id, survivor_id FROM customer_aliases WHERE instance_id = 'i' ORDER BY old_id")).toEqual(['b a', 'c a']);
+      const rowsOf = async (sql: string): Promise<unknown[]> => (await db.query(sql)).rows.map((r: Record<string, unknown>) => Object.values(r).join(' '));
+      expect(await rowsOf("SELECT customer_id, updated_at FROM profiles WHERE instance_id = 'i' ORDER BY customer_id")).toEqual(['a 6']);
+      expect(await rowsOf("SELECT value, customer_id FROM identities WHERE instance_id = 'i' ORDER BY value")).toEqual(['a@example.com a', 'b@example.com a', 'c@example.com a']);
+      expect(await rowsOf("SELECT record_key, customer_id FROM fragments WHERE instance_id = 'i'")).toEqual(['b1 a']);
+      expect(await rowsOf("SELECT activity_id, customer_id FROM activities WHERE instance_id = 'i'")).toEqual(['e1 a']);
+      expect(await rowsOf("SELECT old_id, survivor_id FROM customer_aliases WHERE instance_id = 'i' ORDER BY old_id")).toEqual(['b a', 'c a']);
     } finally {
       db.release();
     }

@@ -14,7 +14,7 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
 
 /**
  * Writes a group's new rows with one statement per table (PostgreSQL: each column as an array,
- * `unnest`ed), and its merges in one call of `merge_profiles` (migration 4), in order. New
+ * `unnest`ed), and its merges in one call of `merge_profiles` (migrations 7 and 8), in order. New
  * identities and activities were free when the transaction looked; one taken meanwhile by
  * another writer is a lost race, and the whole transaction runs again.
  */
