@@ -163,7 +163,8 @@ export function decodeLogEntry(payload: string): LogEntry {
     if (h.target !== undefined) r.target = h.target;
     return r;
   });
-  if (at !== payload.length) throw new Error(`a log message's texts are ${payload.length - at} characters longer than its head says`);
+  const extra = payload.length - at;
+  if (extra !== 0) throw new Error(`a log message's texts are ${Math.abs(extra)} characters ${extra > 0 ? 'longer' : 'shorter'} than its head says`);
   return {
     instanceId: head.instanceId,
     records,
