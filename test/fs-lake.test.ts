@@ -10,12 +10,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const line = (n: number): LakeLine => ({
+const line = (n: number, path: LakeLine['path'] = 'streaming'): LakeLine => ({
   instanceId: 'i',
   datasetId: 'd',
   recordId: `r${n}`,
   receivedAt: Date.UTC(2026, 10, 28),
-  path: 'streaming',
+  path,
   requestId: `q${Math.floor(n / 50)}`,
   caller: null,
   recordJson: JSON.stringify({ n, text: 'é'.repeat(n % 7) }),
@@ -23,14 +23,14 @@ const line = (n: number): LakeLine => ({
 
 describe('the lake on disk', () => {
   it.each([
-    ['synced off the thread', Infinity],
-    ['the large ones synced on it', 2000],
-  ])('appends made at once land whole and in call order, each position just past its own line (%s)', async (_, syncOnThreadFromBytes) => {
+    ['synced off the thread', 'streaming', 2000],
+    ["an import's large ones synced on it", 'batch', 2000],
+  ] as const)('appends made at once land whole and in call order, each position just past its own line (%s)', async (_, path, syncImportsOnThreadFromBytes) => {
     const root = mkdtempSync(join(tmpdir(), 'tessera-fs-lake-'));
     dirs.push(root);
-    const lake = new FsLake(root, { syncOnThreadFromBytes });
-    // Calls of 1 to 50 lines: with a threshold of 2,000 bytes some are synced on the thread, some off it.
-    const calls = Array.from({ length: 20 }, (_, c) => Array.from({ length: 1 + ((c * 7) % 50) }, (_, k) => line(c * 50 + k)));
+    const lake = new FsLake(root, { syncImportsOnThreadFromBytes });
+    // Calls of 1 to 50 lines: with a threshold of 2,000 bytes some of an import's are synced on the thread, some off it.
+    const calls = Array.from({ length: 20 }, (_, c) => Array.from({ length: 1 + ((c * 7) % 50) }, (_, k) => line(c * 50 + k, path)));
     // Not awaited one by one: their syncs overlap.
     const positions = await Promise.all(calls.map((lines) => lake.append(lines)));
     await lake.close();

@@ -29,8 +29,8 @@ const control = new SqlControlStore(sql);
 const catalog = new Catalog(control);
 const writer = new SqliteProfileWriter(db, transactions);
 const mainThreadSql = new SqlEndpoint(sql, transactions);
-// Groups of real-time changes are synced off the thread while the group before is applied; an import's large groups on it.
-const lake = new FsLake(data.lakeDir, { syncOnThreadFromBytes: 64 * 1024 });
+// Groups are synced off the thread while the group before is applied; an import's large groups on it.
+const lake = new FsLake(data.lakeDir, { syncImportsOnThreadFromBytes: 64 * 1024 });
 const engine = createApplyEngine({ writer, reader: new SqliteProfileReader(db), lake, control, catalog });
 const send = (m: FromApplyWorker): void => port.postMessage(m);
 const answer = <T>(id: number, work: Promise<T>, result: (value: T) => UpkeepResult): void => {

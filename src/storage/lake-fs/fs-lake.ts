@@ -77,9 +77,9 @@ function encodeLines(lines: readonly string[]): { buffer: Buffer; ends: number[]
  * The lake on a local directory: NDJSON segments under
  * `<root>/<instance>/<dataset>/date=YYYY-MM-DD/part-<start ms>-<random>-<n>.ndjson`, one entry a line.
  * `append` writes every entry of a call on the calling thread, so that appends land in call order,
- * and fdatasyncs the touched segments before it returns, off the thread (below
- * `syncOnThreadFromBytes`): the thread goes on with other work meanwhile (the embedded writer
- * applies the group before while this one syncs).
+ * and fdatasyncs the touched segments before it returns, off the thread (but an import's large
+ * appends: `syncImportsOnThreadFromBytes`): the thread goes on with other work meanwhile (the
+ * embedded writer applies the group before while this one syncs).
  */
 export class FsLake implements Lake {
   private readonly open = new Map<string, OpenSegment>();
@@ -90,26 +90,28 @@ export class FsLake implements Lake {
   private lastDay = { day: Number.NaN, text: '' };
   private readonly lineText = new LakeLineText();
 
-  private readonly syncOnThreadFromBytes: number;
+  private readonly syncImportsOnThreadFromBytes: number;
 
   /**
-   * `syncOnThreadFromBytes`: an append of at least this many bytes is synced on the calling
-   * thread, which waits (default: none is). The embedded writer sets it: a large group (an import's)
-   * is bound by its apply, and overlapping its sync bought nothing measurable, while holding
-   * several large groups at once raised an import's peak RSS by ~40 MB; small groups (real-time
-   * changes) wait mostly for their sync, and for them the overlap pays.
+   * `syncImportsOnThreadFromBytes`: an append that holds an import's records (path `batch`) and
+   * writes at least this many bytes to a segment is synced on the calling thread, which waits
+   * (default: none is). The embedded writer sets it: an import is bound by its apply, and
+   * overlapping its syncs bought nothing measurable, while holding several of its large groups at
+   * once raised its peak RSS by 35-40 MB. Every other append (streaming batches, single messages,
+   * real-time changes) is synced off the thread, whatever its size, while the writer applies the
+   * group before it.
    */
   constructor(
     private readonly root: string,
-    options: { syncOnThreadFromBytes?: number } = {},
+    options: { syncImportsOnThreadFromBytes?: number } = {},
   ) {
-    this.syncOnThreadFromBytes = options.syncOnThreadFromBytes ?? Infinity;
+    this.syncImportsOnThreadFromBytes = options.syncImportsOnThreadFromBytes ?? Infinity;
   }
 
-  /** Writes the buffer here and syncs it: on this thread from `syncOnThreadFromBytes`, off it below. */
-  private async writeDurably(segment: OpenSegment, buffer: Buffer): Promise<void> {
+  /** Writes the buffer here and syncs it, on this thread or off it. */
+  private async writeDurably(segment: OpenSegment, buffer: Buffer, syncOnThread: boolean): Promise<void> {
     for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
-    if (buffer.length >= this.syncOnThreadFromBytes) {
+    if (syncOnThread) {
       fdatasyncSync(segment.fd);
       return;
     }
@@ -151,6 +153,7 @@ export class FsLake implements Lake {
     });
     const positions: LakePosition[] = new Array<LakePosition>(entries.length);
     const writes: Array<Promise<void>> = [];
+    const importing = this.syncImportsOnThreadFromBytes !== Infinity && entries.some((e) => e.path === 'batch');
     for (const [dir, group] of groups) {
       const segment = this.segmentFor(dir);
       const { buffer, ends } = encodeLines(group.lines);
@@ -158,7 +161,7 @@ export class FsLake implements Lake {
         positions[entryIndex] = { segment: segment.relPath, end: segment.size + ends[i]! };
       });
       segment.size += buffer.length;
-      writes.push(this.writeDurably(segment, buffer));
+      writes.push(this.writeDurably(segment, buffer, importing && buffer.length >= this.syncImportsOnThreadFromBytes));
       if (segment.size >= SEGMENT_MAX_BYTES) void this.retire(dir, segment);
     }
     await Promise.all(writes);
