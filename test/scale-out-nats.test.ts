@@ -241,7 +241,8 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     // (which profile id survives a merge may differ: the partitions were applied side by side).
     for (const p of [api1, api2, w1, w2]) {
       p.child.kill('SIGTERM');
-      await p.exited;
+      // A clean stop: each finishes what it holds and exits 0 (a worker once its thread has closed the log worker).
+      expect(await p.exited, p.output()).toBe(0);
     }
     const rebuilt = runCli(['rebuild', '--backend', 'postgres', '--data-dir', join(c.lakeDir, '..')], c.env);
     expect(rebuilt.status, rebuilt.stderr).toBe(0);

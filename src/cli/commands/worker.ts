@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { closeOnSignals } from '../shutdown.js';
 import { loadConfig, type ConfigFlags } from '../../config.js';
-import { startLogWorker } from '../../runtime/log-worker.js';
+import { startLogWorkerThread } from '../../runtime/log-worker-thread.js';
 
 export function registerWorker(program: Command): void {
   program
@@ -22,15 +22,18 @@ export function registerWorker(program: Command): void {
       const config = loadConfig({ ...flags, port: 0, backend: 'postgres' });
       if (!config.postgres) throw new Error('the worker needs --postgres-url (or TESSERA_POSTGRES_URL)');
       if (!config.nats) throw new Error('the worker needs --nats-url (or TESSERA_NATS_URL)');
-      const worker = await startLogWorker({
+      const worker = await startLogWorkerThread({
         postgres: config.postgres,
         nats: config.nats,
         dataDir: config.dataDir,
         ...(port !== undefined ? { port: Number(port) } : {}),
         ...(flags.host ? { host: flags.host } : {}),
-        onError: (err, where) => process.stderr.write(`worker: ${where}: ${err instanceof Error ? err.message : String(err)}\n`),
       });
-      process.stdout.write(`Tessera worker ${worker.status().id} on stream ${config.nats.stream}${worker.url ? `, health on ${worker.url}/health` : ''}\n`);
+      process.stdout.write(`Tessera worker ${worker.id} on stream ${config.nats.stream}${worker.url ? `, health on ${worker.url}/health` : ''}\n`);
       closeOnSignals('finishing the group in hand and shutting down', () => worker.close());
+      void worker.ended.then((why) => {
+        process.stderr.write(`worker: ${why}\n`);
+        process.exit(1);
+      });
     });
 }
