@@ -88,6 +88,22 @@ describe('streaming ingestion', () => {
     expect(ranked.body.attributes['homeAddress']).toEqual({ street1: '1 Old Rd', city: 'Oldtown', postalCode: '111' });
   });
 
+  it('keeps records as sent, whatever characters their texts hold', async () => {
+    // Quotes, backslashes, control characters (U+001E among them: the PostgreSQL writer joins records' JSON texts with it), non-BMP characters.
+    const text = 'say "hi" \\ back\\slash \u001e rs \u0001 soh \t tab \n line é 😀 {x} [y] ,';
+    await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.crm, record: { crmId: 'RT-1', person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } } },
+      { datasetId: ctx.ds.events, record: { _id: 'rt-ev-1', timestamp: '2026-01-01T00:00:00Z', eventType: text, identityMap: { crmId: [{ id: 'RT-1' }] } } },
+    ]);
+    const profile = await profileByIdentity(ctx.ts.api, 'crmId:RT-1');
+    expect(profile.status).toBe(200);
+    const id = String(profile.body.customerId);
+    const fragments = (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/fragments`)).body.fragments as unknown as Array<{ record: Record<string, unknown> }>;
+    expect(fragments.map((f) => f.record)).toEqual([{ crmId: 'RT-1', person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } }]);
+    const timeline = (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline`)).body.items as unknown as Array<{ activityId: string; record: Record<string, unknown> }>;
+    expect(timeline.map((a) => [a.activityId, a.record['eventType']])).toEqual([['rt-ev-1', text]]);
+  });
+
   it('pages the timeline newest first with type and time filters', async () => {
     const messages = [];
     for (let i = 0; i < 25; i++) {
