@@ -104,6 +104,28 @@ describe('streaming ingestion', () => {
     expect(timeline.map((a) => [a.activityId, a.record['eventType']])).toEqual([['rt-ev-1', text]]);
   });
 
+  it('refuses a NUL character in an identity, an activity id or a type, alike on every backend', async () => {
+    const res = await ingestBatch(ctx.ts.api, [
+      { datasetId: ctx.ds.events, record: { _id: 'nul-ev-1', timestamp: '2026-01-01T00:00:00Z', eventType: 'a\u0000b', identityMap: { crmId: [{ id: 'NUL-1' }] } } },
+      { datasetId: ctx.ds.crm, record: { crmId: 'NUL\u00002' } },
+      { datasetId: ctx.ds.crm, record: { crmId: 'NUL-3', person: { name: { fullName: 'a\u0000b' } } } },
+    ]);
+    // Acknowledged (validation is asynchronous): the first two land in the failed records, the third is applied (its NUL stays inside its JSON).
+    expect((res.body.results as unknown as Array<{ status: number }>).map((r) => r.status)).toEqual([200, 200, 200]);
+    const failed = (await ctx.ts.api('GET', `/api/instances/default/manage/datasets/${ctx.ds.events}/failed`)).body.failed as unknown as Array<{ record: { _id?: string }; errors: unknown[] }>;
+    expect(failed.find((f) => f.record._id === 'nul-ev-1')?.errors).toEqual([{ path: '/eventType', keyword: 'nul_character', message: 'the activity type must not hold a NUL character (U+0000)' }]);
+    const crmFailed = (await ctx.ts.api('GET', `/api/instances/default/manage/datasets/${ctx.ds.crm}/failed`)).body.failed as unknown as Array<{ record: { crmId?: string }; errors: unknown[] }>;
+    expect(crmFailed.find((f) => f.record.crmId === 'NUL\u00002')?.errors).toEqual([{ path: '/', keyword: 'nul_character', message: 'the crmId identity must not hold a NUL character (U+0000)' }]);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:NUL-1')).status).toBe(404);
+    expect((await profileByIdentity(ctx.ts.api, 'crmId:NUL-3')).status).toBe(200);
+    const sync = await ctx.ts.api('POST', `/api/instances/default/collection/${ctx.ds.events}?syncValidation=true`, {
+      body: { record: { _id: 'nul\u0000ev', timestamp: '2026-01-01T00:00:00Z', identityMap: { crmId: [{ id: 'NUL-4' }] } } },
+    });
+    expect(sync.status).toBe(400);
+    expect(sync.body.code).toBe('nul_character');
+    expect(sync.body.details).toEqual([{ path: '/_id', keyword: 'nul_character', message: 'the activity id must not hold a NUL character (U+0000)' }]);
+  });
+
   it('pages the timeline newest first with type and time filters', async () => {
     const messages = [];
     for (let i = 0; i < 25; i++) {
@@ -148,6 +170,14 @@ describe('bad input', () => {
     { name: 'unknown message shape', send: () => ctx.ts.api('POST', path(), { body: { crmId: 'x' } }), status: 400, code: 'invalid_message' },
     { name: 'bad query parameter', send: () => ctx.ts.api('POST', `${path()}?syncValidation=maybe`, { body: { record: { crmId: 'x' } } }), status: 400, code: 'invalid_request' },
     { name: 'unknown route', send: () => ctx.ts.api('GET', '/api/instances/default/nothing-here'), status: 404, code: 'route_not_found' },
+    { name: 'NUL character in a profile id', send: () => ctx.ts.api('GET', '/api/instances/default/profiles/a%00b'), status: 400, code: 'nul_character' },
+    { name: 'NUL character in an identity lookup', send: () => ctx.ts.api('GET', '/api/instances/default/profiles?identity=crmId:a%00b'), status: 400, code: 'nul_character' },
+    {
+      name: 'NUL character in a real-time activity type',
+      send: () => ctx.ts.api('POST', '/api/instances/default/data/UnifiedActivity', { body: { ActivityId: 'nul-ua', ActivityTime: '2026-01-01T00:00:00Z', ActivityType: 'a\u0000b', CustomerId: 'c-1' } }),
+      status: 400,
+      code: 'nul_character',
+    },
     { name: 'bad schema body', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'x', class: 'thing', jsonSchema: {} } }), status: 400, code: 'invalid_request' },
     { name: 'invalid JSON Schema', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'bad', class: 'profile', jsonSchema: { type: 'nonsense' } } }), status: 400, code: 'invalid_json_schema' },
     { name: 'bad identity lookup', send: () => ctx.ts.api('GET', '/api/instances/default/profiles?identity=nonamespace'), status: 400, code: 'invalid_identity' },

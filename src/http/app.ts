@@ -5,6 +5,7 @@ import type { Tessera } from '../runtime/tessera.js';
 import { createAuthHook } from './auth.js';
 import { createRateLimitHook } from './rate-limit.js';
 import { handleError } from './errors.js';
+import { invalid } from '../domain/errors.js';
 import { registerJsonParser } from './json-body.js';
 import { registerMetrics } from './metrics.js';
 import { registerUsage } from './usage.js';
@@ -87,6 +88,11 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     void reply.header('x-request-id', req.id);
     if (closing) void reply.header('connection', 'close');
     return payload;
+  });
+  // Ids, identities and filters are looked up as text, and PostgreSQL's text cannot hold NUL:
+  // refused here, alike on every backend, before anything is looked up.
+  app.addHook('onRequest', async (req) => {
+    if (/%00/i.test(req.url)) throw invalid('nul_character', 'the URL holds a NUL character (%00), which no id, identity or filter can hold; remove it');
   });
   app.addHook('preHandler', createAuthHook(t.keys));
   if (options.rateLimits !== false) app.addHook('preHandler', createRateLimitHook(t));

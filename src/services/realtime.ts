@@ -153,6 +153,8 @@ export class RealtimeService {
     const receipt = this.receipt(o);
     const validUntil = this.expiry(o.validUntil, receipt.receivedAt, DEFAULT_ACTIVITY_TTL_MS);
     const body = { ...input, ActivityId: input.ActivityId ?? newId() } as JsonObject;
+    const withNul = (['ActivityId', 'ActivityType', 'CustomerId'] as const).filter((f) => typeof body[f] === 'string' && (body[f] as string).includes('\u0000'));
+    if (withNul.length > 0) throw invalid('nul_character', `${withNul.join(', ')} must not hold a NUL character (U+0000); remove it`);
     const record = unifiedActivityRecord({ instanceId, recordId: newId(), body, validUntil, receipt });
     if (!record) throw invalid('invalid_activity_time', 'ActivityTime must be an RFC 3339 time');
     if (!(await this.profileExists(instanceId, input.CustomerId))) {
