@@ -20,13 +20,13 @@ export type PrepareResult =
 
 const fail = (code: string, message: string, violations: Violation[] = []): PrepareResult => ({ ok: false, code, message, violations });
 
+const NUL = '\u0000';
+
 /**
  * A NUL character (U+0000) in a value that is stored in a column of its own (an identity value, an
  * activity's id or type): PostgreSQL's text cannot hold one, so the record is refused on every
  * backend alike (inside the record's JSON it stays, escaped).
  */
-const NUL = '\u0000';
-
 function nulCharacters(values: ReadonlyArray<{ what: string; path: string; value: string | null }>): PrepareResult | undefined {
   const found = values.filter((v) => v.value !== null && v.value.includes(NUL));
   if (found.length === 0) return undefined;
@@ -120,7 +120,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
     if (identities.length === 0) {
       return fail('no_identity', 'the activity carries no usable identity (identity fields or identityMap), so it cannot be tied to a profile');
     }
-    const typeField = ['eventType', 'ActivityType', 'type'].find((f) => getPath(record, f) !== undefined && getPath(record, f) !== null);
+    const typeField = ['eventType', 'ActivityType', 'type'].find((f) => (getPath(record, f) ?? null) !== null);
     const type = typeField === undefined ? undefined : getPath(record, typeField);
     const activityType = typeof type === 'string' ? type : null;
     if (String(id).includes(NUL) || activityType?.includes(NUL)) {
