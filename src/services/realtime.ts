@@ -1,4 +1,5 @@
 import type { ValidateFunction } from 'ajv';
+import { holdsNul, nulMessage } from '../domain/nul.js';
 import type { Clock } from '../domain/clock.js';
 import { conflict, invalid, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
@@ -153,8 +154,8 @@ export class RealtimeService {
     const receipt = this.receipt(o);
     const validUntil = this.expiry(o.validUntil, receipt.receivedAt, DEFAULT_ACTIVITY_TTL_MS);
     const body = { ...input, ActivityId: input.ActivityId ?? newId() } as JsonObject;
-    const withNul = (['ActivityId', 'ActivityType', 'CustomerId'] as const).filter((f) => typeof body[f] === 'string' && (body[f] as string).includes('\u0000'));
-    if (withNul.length > 0) throw invalid('nul_character', `${withNul.join(', ')} must not hold a NUL character (U+0000); remove it`);
+    const withNul = (['ActivityId', 'ActivityType', 'CustomerId'] as const).filter((f) => holdsNul(body[f]));
+    if (withNul.length > 0) throw invalid('nul_character', `${nulMessage(withNul.join(', '))}; remove it`);
     const record = unifiedActivityRecord({ instanceId, recordId: newId(), body, validUntil, receipt });
     if (!record) throw invalid('invalid_activity_time', 'ActivityTime must be an RFC 3339 time');
     if (!(await this.profileExists(instanceId, input.CustomerId))) {

@@ -1,6 +1,7 @@
 import { extractIdentities, identityKey } from '../../domain/identity/extract.js';
 import { exceedsDepth, getPath, isObject, type JsonValue } from '../../domain/json-path.js';
 import type { DatasetDef } from '../../domain/schema/model.js';
+import { holdsNul, nulMessage } from '../../domain/nul.js';
 import { stripXdmPrefixes } from '../../domain/xdm.js';
 import type { InstanceCatalog } from './catalog.js';
 import type { PreparedRecord, Receipt } from '../records.js';
@@ -20,20 +21,18 @@ export type PrepareResult =
 
 const fail = (code: string, message: string, violations: Violation[] = []): PrepareResult => ({ ok: false, code, message, violations });
 
-const NUL = '\u0000';
-
 /**
  * A NUL character (U+0000) in a value that is stored in a column of its own (an identity value, an
  * activity's id or type): PostgreSQL's text cannot hold one, so the record is refused on every
  * backend alike (inside the record's JSON it stays, escaped).
  */
 function nulCharacters(values: ReadonlyArray<{ what: string; path: string; value: string | null }>): PrepareResult | undefined {
-  const found = values.filter((v) => v.value !== null && v.value.includes(NUL));
+  const found = values.filter((v) => holdsNul(v.value));
   if (found.length === 0) return undefined;
   return fail(
     'nul_character',
     `${found.map((v) => v.what).join(' and ')} holds a NUL character (U+0000), which identities, activity ids and types cannot hold; remove it`,
-    found.map((v) => ({ path: v.path, keyword: 'nul_character', message: `${v.what} must not hold a NUL character (U+0000)` })),
+    found.map((v) => ({ path: v.path, keyword: 'nul_character', message: nulMessage(v.what) })),
   );
 }
 
@@ -98,7 +97,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
     return fail('unknown_namespace', problems[0]!.message, problems.map((p) => ({ path: p.path, keyword: 'identity', message: p.message })));
   }
 
-  if (identities.some((i) => i.value.includes(NUL))) return nulCharacters(identities.map((i) => ({ what: `the ${i.namespace} identity`, path: '/', value: i.value })))!;
+  if (identities.some((i) => holdsNul(i.value))) return nulCharacters(identities.map((i) => ({ what: `the ${i.namespace} identity`, path: '/', value: i.value })))!;
 
   const { receipt } = input;
   // One literal shape for every kind (a spread of a shared base object took a fifth of a batch row's preparation).
@@ -123,7 +122,7 @@ export function prepareRecord(input: PrepareInput): PrepareResult {
     const typeField = ['eventType', 'ActivityType', 'type'].find((f) => (getPath(record, f) ?? null) !== null);
     const type = typeField === undefined ? undefined : getPath(record, typeField);
     const activityType = typeof type === 'string' ? type : null;
-    if (String(id).includes(NUL) || activityType?.includes(NUL)) {
+    if (holdsNul(String(id)) || holdsNul(activityType)) {
       return nulCharacters([
         { what: 'the activity id', path: `/${schema.idField.replaceAll('.', '/')}`, value: String(id) },
         { what: 'the activity type', path: `/${typeField ?? 'eventType'}`, value: activityType },
