@@ -18,6 +18,17 @@ export const emailOf = (p: number): string => `${FIRST[p % FIRST.length]!}.${LAS
 import { seededRandom as rng } from '../../src/domain/unify/unify.js';
 export { rng };
 
+/**
+ * A person's US phone number, valid as real ones are: +1 415, an exchange of 200-899 (a NANP
+ * exchange never starts with 0 or 1), four digits; distinct for 7,000,000 people. (Numbers such
+ * as +1 415 1xx xxxx, which no real line has, made libphonenumber-js try every NANP country's
+ * patterns: about three times a valid number's time.)
+ */
+export const phoneOf = (p: number): string => {
+  const q = p % 7_000_000;
+  return `+1415${200 + Math.floor(q / 10_000)}${String(q % 10_000).padStart(4, '0')}`;
+};
+
 export interface TrafficOptions {
   people: number;
   profileDataset: string;
@@ -40,7 +51,7 @@ export function* traffic(o: TrafficOptions): Generator<Message> {
     const last = LAST[(p * 7) % LAST.length]!;
     const email = emailOf(p);
     const crmId = r() < 0.6 ? `C${p}` : undefined;
-    const phone = r() < 0.3 ? `+1415${String(1000000 + (p % 9000000)).padStart(7, '0')}` : undefined;
+    const phone = r() < 0.3 ? phoneOf(p) : undefined;
     const cookie = `ck-${p}-${Math.floor(r() * 1e9).toString(36)}`;
     const attrs = { person: { name: { firstName: first, lastName: last } }, homeAddress: { city: CITIES[p % CITIES.length]! }, loyalty: { points: Math.floor(r() * 1000) } };
     const identityMap: Record<string, Array<{ id: string }>> = { email: [{ id: email }] };
