@@ -88,20 +88,30 @@ describe('streaming ingestion', () => {
     expect(ranked.body.attributes['homeAddress']).toEqual({ street1: '1 Old Rd', city: 'Oldtown', postalCode: '111' });
   });
 
-  it('keeps records as sent, whatever characters their texts hold', async () => {
-    // Quotes, backslashes, control characters (U+001E among them: the PostgreSQL writer joins records' JSON texts with it), non-BMP characters.
+  it('keeps records, identities and activity ids as sent, whatever characters their texts hold', async () => {
+    // Quotes, backslashes, control characters (U+001E among them: the PostgreSQL writer joins a column's texts with it), non-BMP characters.
     const text = 'say "hi" \\ back\\slash \u001e rs \u0001 soh \t tab \n line é 😀 {x} [y] ,';
+    const crmId = 'RT-1 "q" \\ {a,b} \u001e 😀';
+    const eventId = 'rt-ev-1 \u001e "e" \\';
     await ingestBatch(ctx.ts.api, [
-      { datasetId: ctx.ds.crm, record: { crmId: 'RT-1', person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } } },
-      { datasetId: ctx.ds.events, record: { _id: 'rt-ev-1', timestamp: '2026-01-01T00:00:00Z', eventType: text, identityMap: { crmId: [{ id: 'RT-1' }] } } },
+      { datasetId: ctx.ds.crm, record: { crmId, person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } } },
+      { datasetId: ctx.ds.events, record: { _id: eventId, timestamp: '2026-01-01T00:00:00Z', eventType: text, identityMap: { crmId: [{ id: crmId }] } } },
+      // Plain texts in the same group (their columns go joined, the others' as arrays).
+      { datasetId: ctx.ds.crm, record: { crmId: 'RT-2', person: { name: { fullName: 'Plain' } } } },
+      { datasetId: ctx.ds.events, record: { _id: 'rt-ev-2', timestamp: '2026-01-02T00:00:00Z', eventType: 'plain', identityMap: { crmId: [{ id: 'RT-2' }] } } },
     ]);
-    const profile = await profileByIdentity(ctx.ts.api, 'crmId:RT-1');
+    const profile = await profileByIdentity(ctx.ts.api, `crmId:${crmId}`);
     expect(profile.status).toBe(200);
     const id = String(profile.body.customerId);
     const fragments = (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/fragments`)).body.fragments as unknown as Array<{ record: Record<string, unknown> }>;
-    expect(fragments.map((f) => f.record)).toEqual([{ crmId: 'RT-1', person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } }]);
+    expect(fragments.map((f) => f.record)).toEqual([{ crmId, person: { name: { fullName: `${text} \u0000 nul` } }, homeAddress: { street1: '\u001e', city: '"' } }]);
+    const identities = (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/identities`)).body.identities as unknown as Array<{ namespace: string; value: string }>;
+    expect(identities.map((i) => [i.namespace, i.value])).toEqual([['crmId', crmId]]);
     const timeline = (await ctx.ts.api('GET', `/api/instances/default/profiles/${id}/timeline`)).body.items as unknown as Array<{ activityId: string; record: Record<string, unknown> }>;
-    expect(timeline.map((a) => [a.activityId, a.record['eventType']])).toEqual([['rt-ev-1', text]]);
+    expect(timeline.map((a) => [a.activityId, a.record['eventType']])).toEqual([[eventId, text]]);
+    const plain = await profileByIdentity(ctx.ts.api, 'crmId:RT-2');
+    const plainTimeline = (await ctx.ts.api('GET', `/api/instances/default/profiles/${String(plain.body.customerId)}/timeline`)).body.items as unknown as Array<{ activityId: string }>;
+    expect(plainTimeline.map((a) => a.activityId)).toEqual(['rt-ev-2']);
   });
 
   it('refuses a NUL character in an identity, an activity id or a type, alike on every backend', async () => {

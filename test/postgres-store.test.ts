@@ -9,6 +9,7 @@ import { Catalog } from '../src/pipelines/ingest/catalog.js';
 import { RefreshService } from '../src/services/refresh.js';
 import { AdvisoryLock } from '../src/storage/postgres/advisory-lock.js';
 import { PgClient } from '../src/storage/postgres/pg-client.js';
+import { arrayList, bigintArray, textArray } from '../src/storage/sql/array-params.js';
 import { SqlControlStore } from '../src/storage/sql/control-store.js';
 import { SqlRefreshRunStore } from '../src/storage/sql/refresh-run-store.js';
 import type { SqlClient } from '../src/storage/sql/sql-client.js';
@@ -122,6 +123,24 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     } finally {
       db.release();
     }
+  });
+
+  it('array parameters come back as sent: texts joined by U+001E, or as arrays where a text holds it, a null or one empty text', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const db = new PgClient(s.pool);
+    const texts: Array<Array<string | null>> = [[], [''], ['a', '', 'b'], ['', ''], ['x\u001ey', 'z'], ['a', null], ['"q"', '\\', '{a,b}', 'NULL', ' sp ', 'é 😀']];
+    for (const values of texts) {
+      const a = textArray(values);
+      expect((await db.get<{ v: Array<string | null> }>(`SELECT ${a.sql} AS v`, [a.param]))?.v).toEqual(values);
+    }
+    const numbers: Array<Array<number | null>> = [[], [0], [1_764_000_000_000, -5, null], [Number.MAX_SAFE_INTEGER]];
+    for (const values of numbers) {
+      const a = bigintArray(values);
+      expect((await db.get<{ v: Array<string | null> }>(`SELECT ${a.sql} AS v`, [a.param]))?.v?.map((v) => (v === null ? null : Number(v)))).toEqual(values);
+    }
+    const both = arrayList(textArray(['k1', 'k2']), bigintArray([1, 2]));
+    expect(await db.all(`SELECT * FROM unnest(${both.sql}) AS t(k, n) ORDER BY k`, both.params)).toEqual([{ k: 'k1', n: 1 }, { k: 'k2', n: 2 }]);
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {

@@ -4,6 +4,7 @@ import { TransactionConflict, type FailedRecord, type FragmentScanRow, type Grou
 import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type GraphEntry, type RowState } from './group-state.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
+import { arrayList, textArray } from './array-params.js';
 import { flushPending } from './write-pending.js';
 
 /**
@@ -59,12 +60,13 @@ export class SqlProfileTx implements ProfileTx {
   private async fetchOwners(instanceId: string, all: readonly Identity[]): Promise<string[]> {
     const identities = all.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value)));
     if (identities.length === 0) return [];
+    const keys = arrayList(textArray(identities.map((i) => i.namespace)), textArray(identities.map((i) => i.value)));
     const rows = await this.db.all<{ namespace: string; value: string; customer_id: string }>(
       // One index probe a key, whatever the statistics say (LATERAL … LIMIT 1 is planned per key;
       // a join may be planned as a scan of every identity of the instance).
-      `SELECT k.namespace, k.value, i.customer_id FROM unnest(?::text[], ?::text[]) AS k(namespace, value)
+      `SELECT k.namespace, k.value, i.customer_id FROM unnest(${keys.sql}) AS k(namespace, value)
          CROSS JOIN LATERAL (SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = k.namespace AND value = k.value LIMIT 1) i`,
-      [identities.map((i) => i.namespace), identities.map((i) => i.value), instanceId],
+      [...keys.params, instanceId],
     );
     for (const i of identities) this.group.owners.set(identityKeyOf(instanceId, i.namespace, i.value), null);
     for (const row of rows) this.group.owners.set(identityKeyOf(instanceId, row.namespace, row.value), row.customer_id);
@@ -78,13 +80,14 @@ export class SqlProfileTx implements ProfileTx {
     const customerIds = all.filter((id) => !this.group.graphs.has(profileKeyOf(instanceId, id)));
     if (customerIds.length === 0) return;
     await this.flush();
+    const ids = textArray(customerIds);
     const rows = await this.db.all<{ customer_id: string; namespace: string; value: string; first_seen: number }>(
       // Index probes a profile (OFFSET 0 keeps the subquery from being planned as a join: with
       // the default costs, a few hundred profiles against a table of tens of thousands of rows
       // were read by a scan of every identity of the table).
-      `SELECT k.customer_id, i.namespace, i.value, i.first_seen FROM unnest(?::text[]) AS k(customer_id)
+      `SELECT k.customer_id, i.namespace, i.value, i.first_seen FROM unnest(${ids.sql}) AS k(customer_id)
          CROSS JOIN LATERAL (SELECT namespace, value, first_seen FROM identities WHERE instance_id = ? AND customer_id = k.customer_id OFFSET 0) i`,
-      [customerIds, instanceId],
+      [ids.param, instanceId],
     );
     const graphs = new Map<string, GraphEntry[]>(customerIds.map((id) => [id, []]));
     for (const row of rows) graphs.get(row.customer_id)?.push({ namespace: row.namespace, value: row.value, firstSeen: row.first_seen });
@@ -99,10 +102,11 @@ export class SqlProfileTx implements ProfileTx {
   private async fetchFragmentStates(instanceId: string, all: ReadonlyArray<{ datasetId: string; recordKey: string }>): Promise<void> {
     const keys = all.filter((f) => !this.group.fragments.has(fragmentKeyOf(instanceId, f.datasetId, f.recordKey)));
     if (keys.length === 0) return;
+    const a = arrayList(textArray(keys.map((k) => k.datasetId)), textArray(keys.map((k) => k.recordKey)));
     const rows = await this.db.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
-      `SELECT k.dataset_id, k.record_key, f.hash, f.customer_id FROM unnest(?::text[], ?::text[]) AS k(dataset_id, record_key)
+      `SELECT k.dataset_id, k.record_key, f.hash, f.customer_id FROM unnest(${a.sql}) AS k(dataset_id, record_key)
          CROSS JOIN LATERAL (SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = k.dataset_id AND record_key = k.record_key LIMIT 1) f`,
-      [keys.map((k) => k.datasetId), keys.map((k) => k.recordKey), instanceId],
+      [...a.params, instanceId],
     );
     for (const k of keys) this.group.fragments.set(fragmentKeyOf(instanceId, k.datasetId, k.recordKey), null);
     for (const row of rows) this.group.fragments.set(fragmentKeyOf(instanceId, row.dataset_id, row.record_key), { hash: row.hash, customerId: row.customer_id });
@@ -111,10 +115,11 @@ export class SqlProfileTx implements ProfileTx {
   private async fetchActivityStates(instanceId: string, all: readonly string[]): Promise<void> {
     const activityIds = [...new Set(all)].filter((id) => !this.group.activities.has(activityKeyOf(instanceId, id)));
     if (activityIds.length === 0) return;
+    const ids = textArray(activityIds);
     const rows = await this.db.all<{ activity_id: string; hash: string; customer_id: string }>(
-      `SELECT k.activity_id, a.hash, a.customer_id FROM unnest(?::text[]) AS k(activity_id)
+      `SELECT k.activity_id, a.hash, a.customer_id FROM unnest(${ids.sql}) AS k(activity_id)
          CROSS JOIN LATERAL (SELECT hash, customer_id FROM activities WHERE instance_id = ? AND activity_id = k.activity_id LIMIT 1) a`,
-      [activityIds, instanceId],
+      [ids.param, instanceId],
     );
     for (const id of activityIds) this.group.activities.set(activityKeyOf(instanceId, id), null);
     for (const row of rows) this.group.activities.set(activityKeyOf(instanceId, row.activity_id), { hash: row.hash, customerId: row.customer_id });
@@ -138,11 +143,12 @@ export class SqlProfileTx implements ProfileTx {
    */
   private async lockProfiles(instanceId: string, customerIds: readonly string[]): Promise<void> {
     if (customerIds.length === 0) return;
+    const ids = textArray(customerIds);
     const rows = await this.db.all<{ customer_id: string }>(
       // An index probe a profile, in id order (the sorted ids drive the probes one after another).
-      `SELECT p.customer_id FROM (SELECT DISTINCT unnest(?::text[]) AS id ORDER BY 1) k
+      `SELECT p.customer_id FROM (SELECT DISTINCT unnest(${ids.sql}) AS id ORDER BY 1) k
          CROSS JOIN LATERAL (SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id = k.id LIMIT 1 FOR SHARE) p`,
-      [customerIds, instanceId],
+      [ids.param, instanceId],
     );
     if (rows.length !== new Set(customerIds).size) throw new TransactionConflict('a profile this record names was merged away by another writer meanwhile');
   }

@@ -1,25 +1,10 @@
 import { TransactionConflict } from '../../ports/profile-store.js';
 import type { PendingWrites } from './group-state.js';
-import type { SqlClient, SqlScalar } from './sql-client.js';
+import { arrayList, bigintArray, textArray } from './array-params.js';
+import type { SqlClient } from './sql-client.js';
 
 /** Rows per statement: each column goes as one array parameter. */
 const CHUNK = 5000;
-
-/** The rows as columns: one array per field. */
-const columns = <T,>(rows: readonly T[], ...fields: Array<(row: T) => SqlScalar>): SqlScalar[][] => fields.map((f) => rows.map(f));
-
-/** U+001E (record separator): JSON text never holds it raw (`JSON.stringify` writes it as `\u001e`). */
-const SEPARATOR = '\u001e';
-
-/**
- * Records' JSON texts as one parameter, split again by PostgreSQL (`string_to_array(?, chr(30))`):
- * nothing needs escaping. As a `text[]`, pg escaped every quote of every record (two regular
- * expressions a text, ~5 µs a record in the worker) and PostgreSQL took the escapes out again.
- */
-function joinedJson(texts: readonly string[]): string {
-  for (const t of texts) if (t.includes(SEPARATOR)) throw new Error("a record's JSON text holds a raw U+001E, which JSON text never does");
-  return texts.join(SEPARATOR);
-}
 
 function* chunks<T>(rows: readonly T[]): Generator<T[]> {
   for (let i = 0; i < rows.length; i += CHUNK) yield rows.slice(i, i + CHUNK);
@@ -33,44 +18,71 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
  */
 export async function flushPending(db: SqlClient, p: PendingWrites): Promise<void> {
   for (const rows of chunks(p.profiles)) {
-    await db.run(
-      'INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::bigint[])',
-      columns(rows, (r) => r.instanceId, (r) => r.customerId, (r) => r.at, (r) => r.at),
-    );
+    const at = bigintArray(rows.map((r) => r.at));
+    const a = arrayList(textArray(rows.map((r) => r.instanceId)), textArray(rows.map((r) => r.customerId)), at, at);
+    await db.run(`INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT * FROM unnest(${a.sql})`, a.params);
   }
   for (const rows of chunks(p.merges)) {
-    await db.run('SELECT merge_profiles(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[])', columns(rows, (r) => r.instanceId, (r) => r.id, (r) => r.survivorId, (r) => r.absorbedId, (r) => r.datasetId, (r) => r.recordKey, (r) => r.at));
+    const a = arrayList(
+      textArray(rows.map((r) => r.instanceId)),
+      textArray(rows.map((r) => r.id)),
+      textArray(rows.map((r) => r.survivorId)),
+      textArray(rows.map((r) => r.absorbedId)),
+      textArray(rows.map((r) => r.datasetId)),
+      textArray(rows.map((r) => r.recordKey)),
+      bigintArray(rows.map((r) => r.at)),
+    );
+    await db.run(`SELECT merge_profiles(${a.sql})`, a.params);
   }
   for (const rows of chunks(p.identities)) {
+    const a = arrayList(textArray(rows.map((r) => r.instanceId)), textArray(rows.map((r) => r.namespace)), textArray(rows.map((r) => r.value)), textArray(rows.map((r) => r.customerId)), bigintArray(rows.map((r) => r.at)));
     const added = await db.all<{ one: number }>(
-      `INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[])
+      `INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT * FROM unnest(${a.sql})
        ON CONFLICT DO NOTHING RETURNING 1 AS one`,
-      columns(rows, (r) => r.instanceId, (r) => r.namespace, (r) => r.value, (r) => r.customerId, (r) => r.at),
+      a.params,
     );
     if (added.length < rows.length) throw new TransactionConflict('an identity this group links was linked by another writer meanwhile');
   }
   for (const rows of chunks([...p.fragments.values()])) {
+    const f = rows.map((r) => r.fragment);
+    const a = arrayList(
+      textArray(rows.map((r) => r.instanceId)),
+      textArray(f.map((x) => x.datasetId)),
+      textArray(f.map((x) => x.recordKey)),
+      textArray(f.map((x) => x.customerId)),
+      bigintArray(f.map((x) => x.timestamp)),
+      bigintArray(f.map((x) => x.receivedAt)),
+      textArray(f.map((x) => x.hash)),
+      textArray(f.map((x) => x.json)),
+    );
     await db.run(
       `INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record)
-       SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], string_to_array(?, chr(30)))
+       SELECT * FROM unnest(${a.sql})
        ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET customer_id = excluded.customer_id,
          ts = excluded.ts, received_at = excluded.received_at, hash = excluded.hash, record = excluded.record
        WHERE fragments.hash <> excluded.hash OR fragments.customer_id <> excluded.customer_id`,
-      [
-        ...columns(rows, (r) => r.instanceId, (r) => r.fragment.datasetId, (r) => r.fragment.recordKey, (r) => r.fragment.customerId, (r) => r.fragment.timestamp, (r) => r.fragment.receivedAt, (r) => r.fragment.hash),
-        joinedJson(rows.map((r) => r.fragment.json)),
-      ],
+      a.params,
     );
   }
   for (const rows of chunks(p.activities)) {
+    const x = rows.map((r) => r.activity);
+    const a = arrayList(
+      textArray(rows.map((r) => r.instanceId)),
+      textArray(x.map((v) => v.activityId)),
+      textArray(x.map((v) => v.datasetId)),
+      textArray(x.map((v) => v.customerId)),
+      bigintArray(x.map((v) => v.timestamp)),
+      textArray(x.map((v) => v.type)),
+      textArray(x.map((v) => v.hash)),
+      bigintArray(x.map((v) => v.receivedAt)),
+      bigintArray(x.map((v) => v.validUntil)),
+      textArray(x.map((v) => v.json)),
+    );
     const added = await db.all<{ one: number }>(
       `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
-       SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], string_to_array(?, chr(30)))
+       SELECT * FROM unnest(${a.sql})
        ON CONFLICT DO NOTHING RETURNING 1 AS one`,
-      [
-        ...columns(rows, (r) => r.instanceId, (r) => r.activity.activityId, (r) => r.activity.datasetId, (r) => r.activity.customerId, (r) => r.activity.timestamp, (r) => r.activity.type, (r) => r.activity.hash, (r) => r.activity.receivedAt, (r) => r.activity.validUntil),
-        joinedJson(rows.map((r) => r.activity.json)),
-      ],
+      a.params,
     );
     if (added.length < rows.length) throw new TransactionConflict('an activity this group adds was added by another writer meanwhile');
   }
