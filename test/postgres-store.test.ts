@@ -7,10 +7,12 @@ import { ManualClock } from '../src/domain/clock.js';
 import { TesseraError } from '../src/domain/errors.js';
 import { Catalog } from '../src/pipelines/ingest/catalog.js';
 import { RefreshService } from '../src/services/refresh.js';
+import type { NewActivity } from '../src/ports/profile-store.js';
 import { AdvisoryLock } from '../src/storage/postgres/advisory-lock.js';
 import { PgClient } from '../src/storage/postgres/pg-client.js';
 import { arrayList, bigintArray, textArray } from '../src/storage/sql/array-params.js';
 import { SqlControlStore } from '../src/storage/sql/control-store.js';
+import { SqlProfileWriter } from '../src/storage/sql/profile-writer.js';
 import { SqlRefreshRunStore } from '../src/storage/sql/refresh-run-store.js';
 import type { SqlClient } from '../src/storage/sql/sql-client.js';
 import { migrate } from '../src/storage/sqlite/migrations.js';
@@ -141,6 +143,46 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     }
     const both = arrayList(textArray(['k1', 'k2']), bigintArray([1, 2]));
     expect(await db.all(`SELECT * FROM unnest(${both.sql}) AS t(k, n) ORDER BY k`, both.params)).toEqual([{ k: 'k1', n: 1 }, { k: 'k2', n: 2 }]);
+  });
+
+  it('a writer that links an identity or adds an activity another writer took meanwhile runs its transaction again and finds it', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const a = new SqlProfileWriter(new PgClient(s.pool));
+    const b = new SqlProfileWriter(new PgClient(await s.openAnother(2)));
+    const email = { namespace: 'email', value: 'race@example.com', primary: true };
+    const activity = (activityId: string, customerId: string): NewActivity => ({ activityId, datasetId: 'events', customerId, timestamp: 1, type: 'page', hash: 'h', receivedAt: 1, validUntil: null, json: '{}' });
+
+    // The identity: free when A looks; B links it and commits before A writes.
+    const owners: Array<string | undefined> = [];
+    await a.transaction(async (tx) => {
+      const owner = (await tx.identityOwners('acme', [email])).get('email:race@example.com');
+      owners.push(owner);
+      if (owners.length === 1) {
+        await b.transaction(async (other) => {
+          await other.createProfile('acme', 'B', 1);
+          await other.linkIdentities('acme', 'B', [email], 1);
+        });
+      }
+      if (owner === undefined) {
+        await tx.createProfile('acme', 'A', 2);
+        await tx.linkIdentities('acme', 'A', [email], 2);
+      }
+    });
+    expect(owners).toEqual([undefined, 'B']);
+    expect(a.retried).toBe(1);
+
+    // The activity: the same race on its id.
+    const stored: Array<string | undefined> = [];
+    await a.transaction(async (tx) => {
+      stored.push((await tx.existingActivity('acme', 'race-ev'))?.customerId);
+      if (stored.length === 1) await b.transaction(async (other) => void (await other.insertActivity('acme', activity('race-ev', 'B'))));
+      if (stored.at(-1) === undefined) await tx.insertActivity('acme', activity('race-ev', 'B'));
+    });
+    expect(stored).toEqual([undefined, 'B']);
+    expect(a.retried).toBe(2);
+    const rows = await s.pool.query('SELECT (SELECT array_agg(customer_id) FROM profiles) AS profiles, (SELECT array_agg(customer_id) FROM identities) AS identities, (SELECT array_agg(activity_id) FROM activities) AS activities');
+    expect(rows.rows[0]).toEqual({ profiles: ['B'], identities: ['B'], activities: ['race-ev'] });
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {

@@ -135,9 +135,10 @@ export async function measurePostgresFloor(url: string, people: number): Promise
         "SELECT u.ns, u.v, i.customer_id FROM unnest($1::text[], $2::text[]) AS u(ns, v) CROSS JOIN LATERAL (SELECT customer_id FROM identities WHERE instance_id = 'default' AND namespace = u.ns AND value = u.v LIMIT 1) i",
         col(g.lookups, 'namespace', 'value'),
       );
+      // New identities and activities as plain inserts, as the worker writes them (their keys were free when looked up).
       await db.query("INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT 'default', id, $2, $2 FROM unnest($1::text[]) AS u(id)", [g.profiles, now]);
       await db.query(
-        "INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT 'default', ns, v, c, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(ns, v, c) ON CONFLICT DO NOTHING",
+        "INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT 'default', ns, v, c, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(ns, v, c)",
         [...col(g.identities, 'namespace', 'value', 'customerId'), now],
       );
       await db.query(
@@ -145,7 +146,7 @@ export async function measurePostgresFloor(url: string, people: number): Promise
         [...col(g.fragments, 'key', 'customerId', 'record'), now, HASH],
       );
       await db.query(
-        "INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, record) SELECT 'default', id, 'events', c, $4, 'event', $5, $4, r FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, c, r) ON CONFLICT DO NOTHING",
+        "INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, record) SELECT 'default', id, 'events', c, $4, 'event', $5, $4, r FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, c, r)",
         [...col(g.activities, 'key', 'customerId', 'record'), now, HASH],
       );
       await db.query('COMMIT');

@@ -1,4 +1,3 @@
-import { TransactionConflict } from '../../ports/profile-store.js';
 import type { PendingWrites } from './group-state.js';
 import { arrayList, bigintArray, textArray } from './array-params.js';
 import type { SqlClient } from './sql-client.js';
@@ -13,8 +12,11 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
 /**
  * Writes a group's new rows with one statement per table (PostgreSQL: each column as an array,
  * `unnest`ed), and its merges in one call of `merge_profiles` (migrations 7 and 8), in order. New
- * identities and activities were free when the transaction looked; one taken meanwhile by
- * another writer is a lost race, and the whole transaction runs again.
+ * identities and activities were free when the transaction looked, so they are plain inserts: one
+ * taken meanwhile by another writer breaks its key's uniqueness, a lost race (PgClient throws
+ * `TransactionConflict`), and the whole transaction runs again. (`ON CONFLICT DO NOTHING`, which
+ * found the same races by counting the rows added, cost PostgreSQL ~4 µs more a row: 11.8–12.1
+ * against 7.6–8.3 µs for 4,000-row inserts into a table shaped like identities.)
  */
 export async function flushPending(db: SqlClient, p: PendingWrites): Promise<void> {
   for (const rows of chunks(p.profiles)) {
@@ -36,12 +38,7 @@ export async function flushPending(db: SqlClient, p: PendingWrites): Promise<voi
   }
   for (const rows of chunks(p.identities)) {
     const a = arrayList(textArray(rows.map((r) => r.instanceId)), textArray(rows.map((r) => r.namespace)), textArray(rows.map((r) => r.value)), textArray(rows.map((r) => r.customerId)), bigintArray(rows.map((r) => r.at)));
-    const added = await db.all<{ one: number }>(
-      `INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT * FROM unnest(${a.sql})
-       ON CONFLICT DO NOTHING RETURNING 1 AS one`,
-      a.params,
-    );
-    if (added.length < rows.length) throw new TransactionConflict('an identity this group links was linked by another writer meanwhile');
+    await db.run(`INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT * FROM unnest(${a.sql})`, a.params);
   }
   for (const rows of chunks([...p.fragments.values()])) {
     const f = rows.map((r) => r.fragment);
@@ -78,12 +75,10 @@ export async function flushPending(db: SqlClient, p: PendingWrites): Promise<voi
       bigintArray(x.map((v) => v.validUntil)),
       textArray(x.map((v) => v.json)),
     );
-    const added = await db.all<{ one: number }>(
+    await db.run(
       `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
-       SELECT * FROM unnest(${a.sql})
-       ON CONFLICT DO NOTHING RETURNING 1 AS one`,
+       SELECT * FROM unnest(${a.sql})`,
       a.params,
     );
-    if (added.length < rows.length) throw new TransactionConflict('an activity this group adds was added by another writer meanwhile');
   }
 }
