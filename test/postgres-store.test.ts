@@ -7,7 +7,7 @@ import { ManualClock } from '../src/domain/clock.js';
 import { TesseraError } from '../src/domain/errors.js';
 import { Catalog } from '../src/pipelines/ingest/catalog.js';
 import { RefreshService } from '../src/services/refresh.js';
-import type { NewActivity } from '../src/ports/profile-store.js';
+import type { NewActivity, NewFragment } from '../src/ports/profile-store.js';
 import { AdvisoryLock } from '../src/storage/postgres/advisory-lock.js';
 import { PgClient } from '../src/storage/postgres/pg-client.js';
 import { arrayList, bigintArray, textArray } from '../src/storage/sql/array-params.js';
@@ -145,7 +145,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     expect(await db.all(`SELECT * FROM unnest(${both.sql}) AS t(k, n) ORDER BY k`, both.params)).toEqual([{ k: 'k1', n: 1 }, { k: 'k2', n: 2 }]);
   });
 
-  it('a writer that links an identity or adds an activity another writer took meanwhile runs its transaction again and finds it', async () => {
+  it('a writer that links an identity, adds an activity or a fragment another writer took meanwhile runs its transaction again and finds it', async () => {
     const s = await freshSchema();
     cleanups.push(() => s.drop());
     const a = new SqlProfileWriter(new PgClient(s.pool));
@@ -181,8 +181,25 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     });
     expect(stored).toEqual([undefined, 'B']);
     expect(a.retried).toBe(2);
-    const rows = await s.pool.query('SELECT (SELECT array_agg(customer_id) FROM profiles) AS profiles, (SELECT array_agg(customer_id) FROM identities) AS identities, (SELECT array_agg(activity_id) FROM activities) AS activities');
-    expect(rows.rows[0]).toEqual({ profiles: ['B'], identities: ['B'], activities: ['race-ev'] });
+
+    // A fragment: free when A looks, B writes it meanwhile; A runs again and updates it.
+    const fragment = (json: string): NewFragment => ({ datasetId: 'crm', recordKey: 'email:race@example.com', customerId: 'B', timestamp: 1, receivedAt: 1, json, hash: json });
+    let attempts = 0;
+    await a.transaction(async (tx) => {
+      if (++attempts === 1) {
+        await tx.upsertFragment('acme', fragment('{"by":"A0"}'));
+        await b.transaction(async (other) => void (await other.upsertFragment('acme', fragment('{"by":"B"}'))));
+      } else {
+        await tx.upsertFragment('acme', fragment('{"by":"A1"}'));
+      }
+      // Written mid-transaction (a read flushes what is pending), then written again: an update of the row just inserted.
+      await tx.customerFragments('acme', 'B');
+      await tx.upsertFragment('acme', fragment('{"by":"A2"}'));
+    });
+    expect(attempts).toBe(2);
+    expect(a.retried).toBe(3);
+    const rows = await s.pool.query('SELECT (SELECT array_agg(customer_id) FROM profiles) AS profiles, (SELECT array_agg(customer_id) FROM identities) AS identities, (SELECT array_agg(activity_id) FROM activities) AS activities, (SELECT array_agg(record) FROM fragments) AS fragments');
+    expect(rows.rows[0]).toEqual({ profiles: ['B'], identities: ['B'], activities: ['race-ev'], fragments: ['{"by":"A2"}'] });
   });
 
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {

@@ -11,7 +11,7 @@ import { traffic, type Message } from './traffic.js';
  * The storage floor of the ingest traffic: each message's rows written straight into Tessera's own
  * tables (real migrations and pragmas), in groups of 1,400 records a transaction, with nothing else
  * around them: the lookups of the group's identities, the new profiles, the identities, the
- * fragments (upserted by their primary identity) and the activities. A record takes the profile of
+ * fragments (keyed by their primary identity: new ones inserted, known ones upserted) and the activities. A record takes the profile of
  * the first of its identities already known and never merges two: the merges the traffic causes
  * are left out, so this is a lower bound of what applying it costs the store. Only the writes are
  * timed (the traffic is generated and turned into rows between them).
@@ -34,6 +34,8 @@ interface Row {
   key: string;
   customerId: string;
   record: string;
+  /** Fragments: not written by an earlier group (PostgreSQL inserts these plainly, as the worker does). */
+  isNew?: boolean;
 }
 /** One transaction's rows. */
 interface FloorGroup {
@@ -48,6 +50,7 @@ interface FloorGroup {
 /** The traffic of `people` as the rows each group of it writes (customer ids time-ordered, as Tessera's). */
 function* floorGroups(people: number): Generator<FloorGroup> {
   const owners = new Map<string, string>();
+  const stored = new Set<string>();
   let group: Message[] = [];
   const rowsOf = (messages: readonly Message[]): FloorGroup => {
     const g: FloorGroup = { messages: messages.length, lookups: [], profiles: [], identities: [], fragments: [], activities: [] };
@@ -67,9 +70,10 @@ function* floorGroups(people: number): Generator<FloorGroup> {
       const record = JSON.stringify(m.record);
       const id = m.record['_id'];
       if (typeof id === 'string') g.activities.push({ key: id, customerId, record });
-      else fragments.set(keys[0]!.key, { key: keys[0]!.key, customerId, record });
+      else fragments.set(keys[0]!.key, { key: keys[0]!.key, customerId, record, isNew: !stored.has(keys[0]!.key) });
     }
     g.fragments = [...fragments.values()];
+    for (const key of fragments.keys()) stored.add(key);
     return g;
   };
   for (const m of traffic({ people, profileDataset: 'crm', eventDataset: 'events' })) {
@@ -141,10 +145,13 @@ export async function measurePostgresFloor(url: string, people: number): Promise
         "INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT 'default', ns, v, c, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(ns, v, c)",
         [...col(g.identities, 'namespace', 'value', 'customerId'), now],
       );
-      await db.query(
-        "INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) SELECT 'default', 'crm', k, c, $4, $4, $5, r FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, c, r) ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET record = excluded.record, ts = excluded.ts, hash = excluded.hash",
-        [...col(g.fragments, 'key', 'customerId', 'record'), now, HASH],
-      );
+      const fragmentSql = "INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) SELECT 'default', 'crm', k, c, $4, $4, $5, r FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, c, r)";
+      await db.query(fragmentSql, [...col(g.fragments.filter((f) => f.isNew), 'key', 'customerId', 'record'), now, HASH]);
+      await db.query(`${fragmentSql} ON CONFLICT (instance_id, dataset_id, record_key) DO UPDATE SET record = excluded.record, ts = excluded.ts, hash = excluded.hash`, [
+        ...col(g.fragments.filter((f) => !f.isNew), 'key', 'customerId', 'record'),
+        now,
+        HASH,
+      ]);
       await db.query(
         "INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, record) SELECT 'default', id, 'events', c, $4, 'event', $5, $4, r FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, c, r)",
         [...col(g.activities, 'key', 'customerId', 'record'), now, HASH],

@@ -6,9 +6,9 @@ import { TransactionConflict } from '../../ports/profile-store.js';
 const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
 /** Keys a writer inserts after finding them free: taken meanwhile by another writer, the transaction lost a race. */
-const RACED_KEYS: ReadonlySet<string> = new Set(['identities_pkey', 'activities_pkey']);
+const RACED_KEYS: ReadonlySet<string> = new Set(['identities_pkey', 'fragments_pkey', 'activities_pkey']);
 
-/** Those, and an identity or activity another writer added first (its key is taken): run again, it is found. */
+/** Those, and an identity, fragment or activity another writer added first (its key is taken): run again, it is found. */
 const conflictOr = (err: unknown): unknown => {
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
   const lost = (typeof code === 'string' && CONFLICT_CODES.has(code)) || (code === '23505' && typeof constraint === 'string' && RACED_KEYS.has(constraint));

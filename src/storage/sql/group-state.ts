@@ -14,8 +14,8 @@ export interface PendingWrites {
   profiles: Array<{ instanceId: string; customerId: string; at: number }>;
   merges: Array<MergeRow & { instanceId: string }>;
   identities: Array<{ instanceId: string; namespace: string; value: string; customerId: string; at: number }>;
-  /** Keyed by instance, dataset and record key: a later record of the group replaces an earlier one. */
-  fragments: Map<string, { instanceId: string; fragment: NewFragment }>;
+  /** Keyed by instance, dataset and record key: a later record of the group replaces an earlier one. `isNew`: not in the table when read ahead (nor written by this transaction since). */
+  fragments: Map<string, { instanceId: string; fragment: NewFragment; isNew: boolean }>;
   activities: Array<{ instanceId: string; activity: NewActivity }>;
 }
 

@@ -209,7 +209,8 @@ export class SqlProfileTx implements ProfileTx {
     const k = fragmentKeyOf(instanceId, f.datasetId, f.recordKey);
     const stored = this.group.fragments.get(k)!;
     if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
-    this.group.pending.fragments.set(k, { instanceId, fragment: f });
+    // New while no row was read or written for its key (a record replacing a pending one keeps its kind).
+    this.group.pending.fragments.set(k, { instanceId, fragment: f, isNew: this.group.pending.fragments.get(k)?.isNew ?? stored === null });
     this.group.fragments.set(k, { hash: f.hash, customerId: f.customerId });
     return true;
   }
