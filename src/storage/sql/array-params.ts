@@ -45,3 +45,13 @@ export function bigintArray(values: ReadonlyArray<number | null>): ArrayParam {
 export function arrayList(...arrays: ArrayParam[]): { sql: string; params: SqlValue[] } {
   return { sql: arrays.map((a) => a.sql).join(', '), params: arrays.map((a) => a.param) };
 }
+
+/** A column of rows: how to make its array from the rows. */
+export type Column<T> = (rows: readonly T[]) => ArrayParam;
+export const textColumn = <T>(field: (row: T) => string | null): Column<T> => (rows) => textArray(rows.map(field));
+export const bigintColumn = <T>(field: (row: T) => number | null): Column<T> => (rows) => bigintArray(rows.map(field));
+
+/** The rows as columns, each one array parameter, for `unnest(…)` or a function's arguments. */
+export function columnsOf<T>(rows: readonly T[], ...columns: Array<Column<T>>): { sql: string; params: SqlValue[] } {
+  return arrayList(...columns.map((c) => c(rows)));
+}

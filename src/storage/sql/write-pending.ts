@@ -1,6 +1,6 @@
 import type { NewFragment } from '../../ports/profile-store.js';
 import type { PendingWrites } from './group-state.js';
-import { arrayList, bigintArray, textArray } from './array-params.js';
+import { bigintColumn, columnsOf, textColumn } from './array-params.js';
 import type { SqlClient } from './sql-client.js';
 
 /** Rows per statement: each column goes as one array parameter. */
@@ -19,26 +19,23 @@ function* chunks<T>(rows: readonly T[]): Generator<T[]> {
  * found the same races by counting the rows added, cost PostgreSQL ~4 µs more a row: 11.8–12.1
  * against 7.6–8.3 µs for 4,000-row inserts into a table shaped like identities.)
  */
+type FragmentRow = { instanceId: string; fragment: NewFragment };
+type ActivityRow = PendingWrites['activities'][number];
+
+const text = textColumn;
+const bigint = bigintColumn;
+
 export async function flushPending(db: SqlClient, p: PendingWrites): Promise<void> {
   for (const rows of chunks(p.profiles)) {
-    const at = bigintArray(rows.map((r) => r.at));
-    const a = arrayList(textArray(rows.map((r) => r.instanceId)), textArray(rows.map((r) => r.customerId)), at, at);
+    const a = columnsOf(rows, text((r) => r.instanceId), text((r) => r.customerId), bigint((r) => r.at), bigint((r) => r.at));
     await db.run(`INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) SELECT * FROM unnest(${a.sql})`, a.params);
   }
   for (const rows of chunks(p.merges)) {
-    const a = arrayList(
-      textArray(rows.map((r) => r.instanceId)),
-      textArray(rows.map((r) => r.id)),
-      textArray(rows.map((r) => r.survivorId)),
-      textArray(rows.map((r) => r.absorbedId)),
-      textArray(rows.map((r) => r.datasetId)),
-      textArray(rows.map((r) => r.recordKey)),
-      bigintArray(rows.map((r) => r.at)),
-    );
+    const a = columnsOf(rows, text((r) => r.instanceId), text((r) => r.id), text((r) => r.survivorId), text((r) => r.absorbedId), text((r) => r.datasetId), text((r) => r.recordKey), bigint((r) => r.at));
     await db.run(`SELECT merge_profiles(${a.sql})`, a.params);
   }
   for (const rows of chunks(p.identities)) {
-    const a = arrayList(textArray(rows.map((r) => r.instanceId)), textArray(rows.map((r) => r.namespace)), textArray(rows.map((r) => r.value)), textArray(rows.map((r) => r.customerId)), bigintArray(rows.map((r) => r.at)));
+    const a = columnsOf(rows, text((r) => r.instanceId), text((r) => r.namespace), text((r) => r.value), text((r) => r.customerId), bigint((r) => r.at));
     await db.run(`INSERT INTO identities (instance_id, namespace, value, customer_id, first_seen) SELECT * FROM unnest(${a.sql})`, a.params);
   }
   const fragments = [...p.fragments.values()];
@@ -54,38 +51,34 @@ export async function flushPending(db: SqlClient, p: PendingWrites): Promise<voi
     );
   }
   for (const rows of chunks(p.activities)) {
-    const x = rows.map((r) => r.activity);
-    const a = arrayList(
-      textArray(rows.map((r) => r.instanceId)),
-      textArray(x.map((v) => v.activityId)),
-      textArray(x.map((v) => v.datasetId)),
-      textArray(x.map((v) => v.customerId)),
-      bigintArray(x.map((v) => v.timestamp)),
-      textArray(x.map((v) => v.type)),
-      textArray(x.map((v) => v.hash)),
-      bigintArray(x.map((v) => v.receivedAt)),
-      bigintArray(x.map((v) => v.validUntil)),
-      textArray(x.map((v) => v.json)),
+    const a = columnsOf<ActivityRow>(
+      rows,
+      text((r) => r.instanceId),
+      text((r) => r.activity.activityId),
+      text((r) => r.activity.datasetId),
+      text((r) => r.activity.customerId),
+      bigint((r) => r.activity.timestamp),
+      text((r) => r.activity.type),
+      text((r) => r.activity.hash),
+      bigint((r) => r.activity.receivedAt),
+      bigint((r) => r.activity.validUntil),
+      text((r) => r.activity.json),
     );
-    await db.run(
-      `INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record)
-       SELECT * FROM unnest(${a.sql})`,
-      a.params,
-    );
+    await db.run(`INSERT INTO activities (instance_id, activity_id, dataset_id, customer_id, ts, type, hash, received_at, valid_until, record) SELECT * FROM unnest(${a.sql})`, a.params);
   }
 }
 
-async function writeFragments(db: SqlClient, rows: ReadonlyArray<{ instanceId: string; fragment: NewFragment }>, onConflict: string): Promise<void> {
-  const f = rows.map((r) => r.fragment);
-  const a = arrayList(
-    textArray(rows.map((r) => r.instanceId)),
-    textArray(f.map((x) => x.datasetId)),
-    textArray(f.map((x) => x.recordKey)),
-    textArray(f.map((x) => x.customerId)),
-    bigintArray(f.map((x) => x.timestamp)),
-    bigintArray(f.map((x) => x.receivedAt)),
-    textArray(f.map((x) => x.hash)),
-    textArray(f.map((x) => x.json)),
+async function writeFragments(db: SqlClient, rows: readonly FragmentRow[], onConflict: string): Promise<void> {
+  const a = columnsOf<FragmentRow>(
+    rows,
+    text((r) => r.instanceId),
+    text((r) => r.fragment.datasetId),
+    text((r) => r.fragment.recordKey),
+    text((r) => r.fragment.customerId),
+    bigint((r) => r.fragment.timestamp),
+    bigint((r) => r.fragment.receivedAt),
+    text((r) => r.fragment.hash),
+    text((r) => r.fragment.json),
   );
   await db.run(`INSERT INTO fragments (instance_id, dataset_id, record_key, customer_id, ts, received_at, hash, record) SELECT * FROM unnest(${a.sql}) ${onConflict}`, a.params);
 }
