@@ -43,6 +43,19 @@ describe('OpenAPI document and metrics', () => {
     await ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: [{ datasetId: ctx.ds.crm, record: { crmId: 'MX-2', personalEmail: { address: 'mx@example.com' } } }] } });
     await ctx.ts.api('POST', '/api/instances/default/collection/batch', { body: { messages: [{ datasetId: ctx.ds.crm, record: { crmId: 'MX-3', personalEmail: { address: 'mx@example.com' } } }] } });
     expect(await ctx.ts.metrics()).toMatch(TEST_BACKEND === 'nats' ? /tessera_worker_identity_warnings_total 1/ : /tessera_identity_warnings_total 1/);
+    // Two profiles (an email, a cookie) merged by a record that carries both: one merge; three records applied in one batch.
+    await ctx.ts.api('POST', '/api/instances/default/collection/batch', {
+      body: {
+        messages: [
+          { datasetId: ctx.ds.crm, record: { identityMap: { email: [{ id: 'merge-metric@example.com' }] } } },
+          { datasetId: ctx.ds.crm, record: { identityMap: { cookie: [{ id: 'merge-metric-cookie' }] } } },
+          { datasetId: ctx.ds.crm, record: { identityMap: { email: [{ id: 'merge-metric@example.com' }], cookie: [{ id: 'merge-metric-cookie' }] } } },
+        ],
+      },
+    });
+    const after = await ctx.ts.metrics();
+    expect(after).toMatch(TEST_BACKEND === 'nats' ? /tessera_worker_profile_merges_total 1\n/ : /tessera_profile_merges_total 1\n/);
+    if (TEST_BACKEND !== 'nats') expect(after).toMatch(/tessera_records_committed_total\{outcome="applied"\} 6\n/);
   });
 });
 

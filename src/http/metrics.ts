@@ -80,13 +80,20 @@ export function registerMetrics(app: FastifyInstance, t: Tessera): void {
       const first = w.records[0];
       if (first && !w.lakePositions) lag.observe(Math.max(0, now - first.receipt.receivedAt) / 1000);
     }
+    // Counted here and added once per status (a labelled inc hashes its labels: a batch has thousands of records).
+    const byStatus = new Map<string, number>();
+    let merged = 0;
+    let warned = 0;
     for (const list of outcomes) {
       for (const o of list) {
-        records.inc({ outcome: o.status });
-        if (o.merged.length > 0) merges.inc(o.merged.length);
-        if (o.warnings) warnings.inc(o.warnings);
+        byStatus.set(o.status, (byStatus.get(o.status) ?? 0) + 1);
+        merged += o.merged.length;
+        warned += o.warnings ?? 0;
       }
     }
+    for (const [outcome, n] of byStatus) records.inc({ outcome }, n);
+    if (merged > 0) merges.inc(merged);
+    if (warned > 0) warnings.inc(warned);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -96,8 +96,10 @@ export class InstanceLimiter {
     return { requestsPerSecond: this.requests.state(), messagesPerSecond: this.messages.state(), syncValidationPerMinute: this.sync.state() };
   }
 
+  /** Called on every request with the instance's current limits: unchanged ones cost three comparisons. */
   update(limits: RateLimits): void {
-    if (JSON.stringify(limits) === JSON.stringify(this.limits)) return;
+    const l = this.limits;
+    if (limits.requestsPerSecond === l.requestsPerSecond && limits.messagesPerSecond === l.messagesPerSecond && limits.syncValidationPerMinute === l.syncValidationPerMinute) return;
     this.limits = limits;
     this.requests.reconfigure(limits.requestsPerSecond, limits.requestsPerSecond);
     this.messages.reconfigure(limits.messagesPerSecond, limits.messagesPerSecond);
