@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
 import { startServer, type RunningServer } from '../src/server.js';
@@ -88,22 +89,26 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     }
   });
 
-  it('two API nodes share the instance\'s rate limit', async () => {
+  /** Two API nodes with rate limits on, a standing clock, a crm dataset, and the instance's requests limit set. */
+  async function twoLimitedNodes(requestsPerSecond: number) {
     const schema = await freshSchemaName();
     cleanups.push(() => dropSchema(schema));
     const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
-    const one = await node(schema, clock, true);
-    const two = await node(schema, clock, true);
-    const apiOne = makeApi(one.url, ADMIN_KEY);
-    const apiTwo = makeApi(two.url, ADMIN_KEY);
+    const apiOne = makeApi((await node(schema, clock, true)).url, ADMIN_KEY);
+    const apiTwo = makeApi((await node(schema, clock, true)).url, ADMIN_KEY);
     const base = '/api/instances/default/manage';
     const schemaRes = await apiOne('POST', `${base}/schemas`, {
       body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] },
     });
     await apiOne('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
-    expect((await apiOne('PATCH', `${base}/settings`, { body: { rateLimits: { requestsPerSecond: 5, messagesPerSecond: 1000, syncValidationPerMinute: 60 } } })).status).toBe(200);
-    // The clock stands still: five requests' worth of tokens for both nodes together, then none.
+    expect((await apiOne('PATCH', `${base}/settings`, { body: { rateLimits: { requestsPerSecond, messagesPerSecond: 1000, syncValidationPerMinute: 60 } } })).status).toBe(200);
     const send = (api: typeof apiOne, i: number) => api('POST', '/api/instances/default/collection/crm', { body: { record: { crmId: `R${i}` } } });
+    return { schema, clock, apiOne, apiTwo, send };
+  }
+
+  it('two API nodes share the instance\'s rate limit', async () => {
+    const { clock, apiOne, apiTwo, send } = await twoLimitedNodes(5);
+    // The clock stands still: five requests' worth of tokens for both nodes together, then none.
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => send(i % 2 === 0 ? apiOne : apiTwo, i)));
     expect(answers.filter((a) => a.status === 200)).toHaveLength(5);
     const limited = answers.filter((a) => a.status === 429);
@@ -116,5 +121,38 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     clock.set(Date.UTC(2026, 6, 1, 2, 0, 1));
     expect((await send(apiTwo, 100)).status).toBe(200);
     expect((await send(apiOne, 101)).status).toBe(200);
+  });
+
+  it('a node spends a lease of a tenth of a second\'s tokens without asking PostgreSQL, and the nodes together still pass exactly what the bucket holds', async () => {
+    const { schema, clock, apiOne, apiTwo, send } = await twoLimitedNodes(100);
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    cleanups.push(() => db.end());
+    const requestTokensInPostgres = async (): Promise<number> => {
+      const row = await db.query<{ state: string }>(`SELECT state FROM ${schema}.rate_buckets WHERE instance_id = 'default'`);
+      return (JSON.parse(row.rows[0]!.state) as { requestsPerSecond: { tokens: number } }).requestsPerSecond.tokens;
+    };
+    // The first request takes its token and a lease of 10 (a tenth of a second at 100/s) ...
+    expect((await send(apiOne, 0)).status).toBe(200);
+    expect(await requestTokensInPostgres()).toBe(89);
+    // ... which pays for the node's next ten requests: the shared bucket does not move.
+    for (let i = 1; i <= 10; i++) expect((await send(apiOne, i)).status).toBe(200);
+    expect(await requestTokensInPostgres()).toBe(89);
+    expect((await send(apiOne, 11)).status).toBe(200);
+    expect(await requestTokensInPostgres()).toBe(78);
+    // The clock stands still: across both nodes, exactly the bucket's 100 tokens pass.
+    let passed = 12;
+    let limited = 0;
+    for (let i = 12; i < 140; i++) {
+      const status = (await send(i % 2 === 0 ? apiOne : apiTwo, i)).status;
+      if (status === 200) passed++;
+      else if (status === 429) limited++;
+    }
+    expect(passed).toBe(100);
+    expect(limited).toBe(40);
+    // Past the lease's end, the nodes ask PostgreSQL again; a second later the bucket is full again.
+    clock.set(Date.UTC(2026, 6, 1, 2, 0, 1));
+    expect((await send(apiTwo, 200)).status).toBe(200);
+    expect((await send(apiOne, 201)).status).toBe(200);
   });
 });

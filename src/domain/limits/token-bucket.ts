@@ -34,6 +34,20 @@ export class TokenBucket {
     this.tokens -= n;
   }
 
+  /** Takes out up to `n` whole tokens, what there is when less; returns how many. */
+  withdraw(n: number, now: number): number {
+    this.refill(now);
+    const k = Math.max(0, Math.min(Math.floor(n), Math.floor(this.tokens)));
+    this.tokens -= k;
+    return k;
+  }
+
+  /** Puts back tokens taken out (never above the capacity). */
+  deposit(n: number, now: number): void {
+    this.refill(now);
+    this.tokens = Math.min(this.capacity, this.tokens + n);
+  }
+
   /** What to keep to carry the bucket on elsewhere (a shared store). */
   state(): { tokens: number; last: number } {
     return { tokens: this.tokens, last: this.last };
@@ -63,6 +77,21 @@ export interface RateLimits {
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = { requestsPerSecond: 1000, messagesPerSecond: 10_000, syncValidationPerMinute: 60 };
+
+/** An amount of each limit's tokens. */
+export type Tokens = Record<keyof RateLimits, number>;
+
+export const sameLimits = (a: RateLimits, b: RateLimits): boolean =>
+  a.requestsPerSecond === b.requestsPerSecond && a.messagesPerSecond === b.messagesPerSecond && a.syncValidationPerMinute === b.syncValidationPerMinute;
+
+/** What a request takes: a request's token, its messages' (a batch larger than the limit takes all of it), a syncValidation token. */
+export const tokensOf = (limits: RateLimits, messages: number, syncValidation: boolean): Tokens => ({
+  requestsPerSecond: 1,
+  messagesPerSecond: Math.min(messages, limits.messagesPerSecond),
+  syncValidationPerMinute: syncValidation ? 1 : 0,
+});
+
+const LIMIT_NAMES: ReadonlyArray<keyof RateLimits> = ['requestsPerSecond', 'messagesPerSecond', 'syncValidationPerMinute'];
 
 export interface LimitVerdict {
   ok: boolean;
@@ -98,25 +127,81 @@ export class InstanceLimiter {
 
   /** Called on every request with the instance's current limits: unchanged ones cost three comparisons. */
   update(limits: RateLimits): void {
-    const l = this.limits;
-    if (limits.requestsPerSecond === l.requestsPerSecond && limits.messagesPerSecond === l.messagesPerSecond && limits.syncValidationPerMinute === l.syncValidationPerMinute) return;
+    if (sameLimits(limits, this.limits)) return;
     this.limits = limits;
     this.requests.reconfigure(limits.requestsPerSecond, limits.requestsPerSecond);
     this.messages.reconfigure(limits.messagesPerSecond, limits.messagesPerSecond);
     this.sync.reconfigure(limits.syncValidationPerMinute / 60, limits.syncValidationPerMinute);
   }
 
+  private bucket(limit: keyof RateLimits): TokenBucket {
+    return limit === 'requestsPerSecond' ? this.requests : limit === 'messagesPerSecond' ? this.messages : this.sync;
+  }
+
   check(messages: number, syncValidation: boolean, now: number): LimitVerdict {
-    const checks: Array<[keyof RateLimits, TokenBucket, number]> = [
-      ['requestsPerSecond', this.requests, 1],
-      ['messagesPerSecond', this.messages, Math.min(messages, this.limits.messagesPerSecond)],
-    ];
-    if (syncValidation) checks.push(['syncValidationPerMinute', this.sync, 1]);
-    for (const [limit, bucket, n] of checks) {
-      const wait = bucket.waitFor(n, now);
+    const need = tokensOf(this.limits, messages, syncValidation);
+    for (const limit of LIMIT_NAMES) {
+      if (need[limit] === 0) continue;
+      const wait = this.bucket(limit).waitFor(need[limit], now);
       if (wait > 0) return { ok: false, limit, retryAfterMs: wait };
     }
-    for (const [, bucket, n] of checks) bucket.take(n, now);
+    for (const limit of LIMIT_NAMES) if (need[limit] > 0) this.bucket(limit).take(need[limit], now);
     return { ok: true };
   }
+
+  /** Takes out up to these tokens (for a lease); returns what it took. */
+  withdraw(want: Tokens, now: number): Tokens {
+    return {
+      requestsPerSecond: this.requests.withdraw(want.requestsPerSecond, now),
+      messagesPerSecond: this.messages.withdraw(want.messagesPerSecond, now),
+      syncValidationPerMinute: this.sync.withdraw(want.syncValidationPerMinute, now),
+    };
+  }
+
+  /** Puts back the unspent tokens of a lease. */
+  deposit(tokens: Tokens, now: number): void {
+    for (const limit of LIMIT_NAMES) if (tokens[limit] > 0) this.bucket(limit).deposit(tokens[limit], now);
+  }
 }
+
+/**
+ * Tokens a node took out of an instance's shared buckets, to spend on its own requests without
+ * asking the shared store, until they run out or the lease ends (then the unspent ones go back).
+ * A request is passed from the lease only when it holds all of that request's tokens; otherwise
+ * the shared buckets decide, as without a lease.
+ */
+export class TokenLease {
+  constructor(
+    readonly limits: RateLimits,
+    private readonly tokens: Tokens,
+    /** When the lease ends (the clock's time). */
+    readonly until: number,
+  ) {}
+
+  /** The lease's unspent tokens. */
+  unspent(): Tokens {
+    return { ...this.tokens };
+  }
+
+  /** Takes a request's tokens from the lease, when it is current, for these limits, and holds them all. */
+  take(limits: RateLimits, messages: number, syncValidation: boolean, now: number): boolean {
+    if (now >= this.until || !sameLimits(limits, this.limits)) return false;
+    const need = tokensOf(limits, messages, syncValidation);
+    for (const limit of LIMIT_NAMES) if (this.tokens[limit] < need[limit]) return false;
+    for (const limit of LIMIT_NAMES) this.tokens[limit] -= need[limit];
+    return true;
+  }
+}
+
+const NO_LEASE: Tokens = { requestsPerSecond: 0, messagesPerSecond: 0, syncValidationPerMinute: 0 };
+
+/**
+ * The tokens a lease of `ms` asks for: that long's refill of each limit, in whole tokens. None
+ * when that is not a request's worth: a lease that can pass nothing would only hold tokens back.
+ */
+export const leaseOf = (limits: RateLimits, ms: number): Tokens => {
+  const requests = Math.floor((limits.requestsPerSecond * ms) / 1000);
+  const messages = Math.floor((limits.messagesPerSecond * ms) / 1000);
+  if (requests < 1 || messages < 1) return NO_LEASE;
+  return { requestsPerSecond: requests, messagesPerSecond: messages, syncValidationPerMinute: Math.floor((limits.syncValidationPerMinute * ms) / 60_000) };
+};
