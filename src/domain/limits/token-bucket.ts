@@ -101,9 +101,7 @@ export interface LimitVerdict {
 
 /** The buckets of one instance; a request either passes all of its checks and takes its tokens, or takes none. */
 export class InstanceLimiter {
-  private readonly requests: TokenBucket;
-  private readonly messages: TokenBucket;
-  private readonly sync: TokenBucket;
+  private readonly buckets: Record<keyof RateLimits, TokenBucket>;
 
   /** `states`: the buckets' kept states (a shared store), else full buckets. */
   constructor(
@@ -111,57 +109,65 @@ export class InstanceLimiter {
     now: number,
     states: Partial<Record<keyof RateLimits, { tokens: number; last: number }>> = {},
   ) {
-    const bucket = (name: keyof RateLimits, rate: number, capacity: number): TokenBucket => {
-      const state = states[name];
+    const bucket = (limit: keyof RateLimits): TokenBucket => {
+      const { rate, capacity } = bucketShape(limits, limit);
+      const state = states[limit];
       return state ? TokenBucket.restore(rate, capacity, state) : new TokenBucket(rate, capacity, now);
     };
-    this.requests = bucket('requestsPerSecond', limits.requestsPerSecond, limits.requestsPerSecond);
-    this.messages = bucket('messagesPerSecond', limits.messagesPerSecond, limits.messagesPerSecond);
-    this.sync = bucket('syncValidationPerMinute', limits.syncValidationPerMinute / 60, limits.syncValidationPerMinute);
+    this.buckets = { requestsPerSecond: bucket('requestsPerSecond'), messagesPerSecond: bucket('messagesPerSecond'), syncValidationPerMinute: bucket('syncValidationPerMinute') };
+  }
+
+  /** Each limit's value from its buckets, as `fn` makes it. */
+  private each<T>(fn: (bucket: TokenBucket, limit: keyof RateLimits) => T): Record<keyof RateLimits, T> {
+    const b = this.buckets;
+    return {
+      requestsPerSecond: fn(b.requestsPerSecond, 'requestsPerSecond'),
+      messagesPerSecond: fn(b.messagesPerSecond, 'messagesPerSecond'),
+      syncValidationPerMinute: fn(b.syncValidationPerMinute, 'syncValidationPerMinute'),
+    };
   }
 
   /** The buckets' states, to keep in a shared store. */
   states(): Record<keyof RateLimits, { tokens: number; last: number }> {
-    return { requestsPerSecond: this.requests.state(), messagesPerSecond: this.messages.state(), syncValidationPerMinute: this.sync.state() };
+    return this.each((bucket) => bucket.state());
   }
 
   /** Called on every request with the instance's current limits: unchanged ones cost three comparisons. */
   update(limits: RateLimits): void {
     if (sameLimits(limits, this.limits)) return;
     this.limits = limits;
-    this.requests.reconfigure(limits.requestsPerSecond, limits.requestsPerSecond);
-    this.messages.reconfigure(limits.messagesPerSecond, limits.messagesPerSecond);
-    this.sync.reconfigure(limits.syncValidationPerMinute / 60, limits.syncValidationPerMinute);
-  }
-
-  private bucket(limit: keyof RateLimits): TokenBucket {
-    return limit === 'requestsPerSecond' ? this.requests : limit === 'messagesPerSecond' ? this.messages : this.sync;
+    for (const limit of LIMIT_NAMES) {
+      const { rate, capacity } = bucketShape(limits, limit);
+      this.buckets[limit].reconfigure(rate, capacity);
+    }
   }
 
   check(messages: number, syncValidation: boolean, now: number): LimitVerdict {
     const need = tokensOf(this.limits, messages, syncValidation);
     for (const limit of LIMIT_NAMES) {
       if (need[limit] === 0) continue;
-      const wait = this.bucket(limit).waitFor(need[limit], now);
+      const wait = this.buckets[limit].waitFor(need[limit], now);
       if (wait > 0) return { ok: false, limit, retryAfterMs: wait };
     }
-    for (const limit of LIMIT_NAMES) if (need[limit] > 0) this.bucket(limit).take(need[limit], now);
+    for (const limit of LIMIT_NAMES) if (need[limit] > 0) this.buckets[limit].take(need[limit], now);
     return { ok: true };
   }
 
   /** Takes out up to these tokens (for a lease); returns what it took. */
   withdraw(want: Tokens, now: number): Tokens {
-    return {
-      requestsPerSecond: this.requests.withdraw(want.requestsPerSecond, now),
-      messagesPerSecond: this.messages.withdraw(want.messagesPerSecond, now),
-      syncValidationPerMinute: this.sync.withdraw(want.syncValidationPerMinute, now),
-    };
+    return this.each((bucket, limit) => bucket.withdraw(want[limit], now));
   }
 
   /** Puts back the unspent tokens of a lease. */
   deposit(tokens: Tokens, now: number): void {
-    for (const limit of LIMIT_NAMES) if (tokens[limit] > 0) this.bucket(limit).deposit(tokens[limit], now);
+    for (const limit of LIMIT_NAMES) if (tokens[limit] > 0) this.buckets[limit].deposit(tokens[limit], now);
   }
+}
+
+/** A limit's bucket: its refill a second and its capacity (the per-minute limit refills a sixtieth a second). */
+function bucketShape(limits: RateLimits, limit: keyof RateLimits): { rate: number; capacity: number } {
+  const capacity = limits[limit];
+  return { rate: limit === 'syncValidationPerMinute' ? capacity / 60 : capacity, capacity };
 }
 
 /**
@@ -172,10 +178,10 @@ export class InstanceLimiter {
  */
 export class TokenLease {
   constructor(
-    readonly limits: RateLimits,
+    private readonly limits: RateLimits,
     private readonly tokens: Tokens,
     /** When the lease ends (the clock's time). */
-    readonly until: number,
+    private readonly until: number,
   ) {}
 
   /** The lease's unspent tokens. */

@@ -12,7 +12,7 @@ interface PendingCheck {
 }
 
 /** How long a node spends leased tokens on its own: at most this long's refill of each limit. */
-export const LEASE_MS = 100;
+const LEASE_MS = 100;
 
 const PASS: LimitVerdict = { ok: true };
 
@@ -29,7 +29,7 @@ const PASS: LimitVerdict = { ok: true };
  * without a round trip; the next transaction puts back what is unspent. Tokens are only ever
  * moved, so while no time passes the nodes together pass exactly what the buckets hold; as time
  * passes the buckets refill while tokens are out, so the cluster may pass up to a lease more a
- * node (a tenth of a second's worth of each limit). Limits under 10 requests a second get no
+ * node (a tenth of a second's worth of each limit). Limits under 10 requests or messages a second get no
  * lease (it could not pay for one request): they are decided in PostgreSQL request by request,
  * exactly as before.
  */
