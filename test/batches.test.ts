@@ -36,6 +36,10 @@ beforeAll(async () => {
   fake = String((await api('POST', '/api/instances/default/manage/datasets', { body: { name: 'fake1000', schemaId: String(s2.body.id) } })).body.id);
 });
 
+/** Each file goes up with the content type a client would give it: uploads are taken as streams whatever it is. */
+const CONTENT_TYPES: Record<string, string> = { csv: 'text/csv', json: 'application/json', ndjson: 'application/x-ndjson' };
+const contentTypeOf = (name: string): string => CONTENT_TYPES[name.split('.').pop() ?? ''] ?? 'application/octet-stream';
+
 /** Creates a batch, uploads the files, completes it and waits for its end state. */
 async function runBatch(options: Record<string, unknown>, files: Array<[string, Buffer | string]>): Promise<Doc> {
   const api = ctx.ts.api;
@@ -44,7 +48,7 @@ async function runBatch(options: Record<string, unknown>, files: Array<[string, 
   const id = String(created.body.id);
   expect(created.body.status).toBe('loading');
   for (const [name, content] of files) {
-    const up = await api('PUT', `/api/instances/default/batches/${id}/files/${name}`, { raw: content, headers: { 'content-type': 'application/octet-stream' } });
+    const up = await api('PUT', `/api/instances/default/batches/${id}/files/${name}`, { raw: content, headers: { 'content-type': contentTypeOf(name) } });
     expect(up.status, JSON.stringify(up.body)).toBe(200);
   }
   expect((await api('POST', `/api/instances/default/batches/${id}/complete`)).status).toBe(202);

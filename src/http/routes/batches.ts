@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { iso } from '../../domain/clock.js';
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Readable } from 'node:stream';
 import type { Batch } from '../../ports/batch-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
@@ -48,8 +48,6 @@ export const batchRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app
   const base = '/api/instances/:instanceId/batches';
   const write = { role: 'contributor' as const };
   const read = { role: 'viewer' as const };
-  // Uploads are passed on as streams, whatever their type: they are written to disk as they come.
-  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
   app.post(base, { config: write, schema: { params: InstanceParams, body: CreateBatchBody, querystring: Type.Object({ caller: Type.Optional(Type.String({ maxLength: 200 })) }), tags: ['batches'] } }, async (req, reply) => {
     const b = await t.batches.create(req.params.instanceId, {
@@ -66,11 +64,17 @@ export const batchRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app
     return { batches: (await t.batches.list(req.params.instanceId, datasetId, req.query.limit)).map(batchView) };
   });
 
-  app.put(
-    `${base}/:batchId/files/:fileName`,
-    { config: write, bodyLimit: Number.MAX_SAFE_INTEGER, schema: { params: Type.Object({ instanceId: Type.String(), batchId: Type.String(), fileName: Type.String() }), tags: ['batches'] } },
-    async (req) => batchView(await t.batches.upload(req.params.instanceId, req.params.batchId, req.params.fileName, req.body as Readable)),
-  );
+  // Uploads are passed on as streams, whatever their type (a JSON file sent as application/json
+  // too, which is not parsed here): they are written to disk as they come.
+  await app.register(async (uploads) => {
+    uploads.removeAllContentTypeParsers();
+    uploads.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    uploads.withTypeProvider<TypeBoxTypeProvider>().put(
+      `${base}/:batchId/files/:fileName`,
+      { config: write, bodyLimit: Number.MAX_SAFE_INTEGER, schema: { params: Type.Object({ instanceId: Type.String(), batchId: Type.String(), fileName: Type.String() }), tags: ['batches'] } },
+      async (req) => batchView(await t.batches.upload(req.params.instanceId, req.params.batchId, req.params.fileName, req.body as Readable)),
+    );
+  });
 
   app.post(`${base}/:batchId/complete`, { config: write, schema: { params: BatchParams, tags: ['batches'] } }, async (req, reply) => {
     return reply.status(202).send(batchView(await t.batches.complete(req.params.instanceId, req.params.batchId)));
