@@ -10,6 +10,7 @@ import { registerJsonParser } from './json-body.js';
 import { registerMetrics } from './metrics.js';
 import { registerUsage } from './usage.js';
 import { registerOpenApi } from './openapi.js';
+import { refuseNonFiniteParameters } from './finite-numbers.js';
 import { accessRoutes } from './routes/access.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { collectionRoutes } from './routes/collection.js';
@@ -94,6 +95,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
   app.addHook('onRequest', async (req) => {
     if (/%00/i.test(req.url)) throw invalid('nul_character', 'the URL holds a NUL character (%00), which no id, identity or filter can hold; remove it');
   });
+  app.addHook('preHandler', refuseNonFiniteParameters);
   app.addHook('preHandler', createAuthHook(t.keys));
   if (options.rateLimits !== false) app.addHook('preHandler', createRateLimitHook(t));
 

@@ -9,10 +9,13 @@ const MergePolicyQuery = Type.Object({
   mergePolicy: Type.Optional(Type.Union([Type.Literal('timestampOrdered'), Type.Literal('datasetPrecedence')])),
 });
 
+const MAX_DATE_MS = 8.64e15;
+
 export function parseTime(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const t = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (Number.isNaN(t)) throw invalid('invalid_time', `${name} must be RFC 3339 or epoch milliseconds`);
+  // Epoch milliseconds past a date's range (±8.64e15) name no time, and no column holds them.
+  if (Number.isNaN(t) || t > MAX_DATE_MS) throw invalid('invalid_time', `${name} must be RFC 3339 or epoch milliseconds (at most ${MAX_DATE_MS})`);
   return t;
 }
 
