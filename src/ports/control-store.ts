@@ -4,6 +4,14 @@ import type { UnificationConfig } from '../domain/unify/config.js';
 
 export type Role = 'admin' | 'contributor' | 'viewer';
 
+/** A create that would repeat what must be unique (a schema's or dataset's name, a key's value): thrown by the store alike on every backend. */
+export class AlreadyExists extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AlreadyExists';
+  }
+}
+
 export interface Instance {
   id: string;
   name: string;

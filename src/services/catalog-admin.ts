@@ -4,7 +4,7 @@ import { newId } from '../domain/ids.js';
 import { isValidNamespaceCode, type Namespace, type NormalizerName } from '../domain/identity/namespaces.js';
 import type { JsonObject } from '../domain/json-path.js';
 import type { DatasetDef, IdentityDescriptor, InstanceSettings, MergePolicyName, SchemaClass, SchemaDef } from '../domain/schema/model.js';
-import type { ControlStore } from '../ports/control-store.js';
+import { AlreadyExists, type ControlStore } from '../ports/control-store.js';
 import { compileRecordSchema, createAjv, type Catalog } from '../pipelines/ingest/catalog.js';
 
 export interface SchemaInput {
@@ -35,8 +35,6 @@ export interface DatasetInput {
   retentionDays?: number | null;
   columnMapping?: Record<string, string>;
 }
-
-const uniqueViolation = (err: unknown): boolean => String(err).includes('UNIQUE');
 
 /** Schemas, namespaces, datasets and settings of an instance; every change refreshes the catalog. */
 export class CatalogAdmin {
@@ -74,7 +72,7 @@ export class CatalogAdmin {
     try {
       await this.control.createSchema(schema);
     } catch (err) {
-      if (uniqueViolation(err)) throw conflict('schema_exists', `a schema named ${input.name} already exists`);
+      if (err instanceof AlreadyExists) throw conflict('schema_exists', err.message);
       throw err;
     }
     this.catalog.invalidate(instanceId);
@@ -131,7 +129,7 @@ export class CatalogAdmin {
     try {
       await this.control.createDataset(dataset);
     } catch (err) {
-      if (uniqueViolation(err)) throw conflict('dataset_exists', `a dataset named ${input.name} already exists`);
+      if (err instanceof AlreadyExists) throw conflict('dataset_exists', err.message);
       throw err;
     }
     this.catalog.invalidate(instanceId);

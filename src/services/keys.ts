@@ -2,7 +2,7 @@ import { digest } from '../domain/digest.js';
 import type { Clock } from '../domain/clock.js';
 import { invalid, notFound, TesseraError } from '../domain/errors.js';
 import { newId, newSecret } from '../domain/ids.js';
-import type { ApiKeyRecord, ControlStore, Role } from '../ports/control-store.js';
+import { AlreadyExists, type ApiKeyRecord, type ControlStore, type Role } from '../ports/control-store.js';
 
 export const ROLES: readonly Role[] = ['admin', 'contributor', 'viewer'];
 const RANK: Record<Role, number> = { viewer: 0, contributor: 1, admin: 2 };
@@ -47,7 +47,7 @@ export class KeyService {
     try {
       await this.control.createKey(key, hashKey(value));
     } catch (err) {
-      if (String(err).includes('UNIQUE')) throw new TesseraError('conflict', 'key_exists', 'that key value is already in use');
+      if (err instanceof AlreadyExists) throw new TesseraError('conflict', 'key_exists', 'that key value is already in use');
       throw err;
     }
     return { key, secret: value };

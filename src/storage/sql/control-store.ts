@@ -2,8 +2,8 @@ import type { Namespace, NormalizerName } from '../../domain/identity/namespaces
 import type { JsonObject } from '../../domain/json-path.js';
 import type { DatasetDef, IdentityDescriptor, InstanceSettings, SchemaClass, SchemaDef } from '../../domain/schema/model.js';
 import type { UnificationConfig } from '../../domain/unify/config.js';
-import type { SqlClient } from './sql-client.js';
-import type { ApiKeyRecord, ControlStore, Instance, KeyMatch, Role } from '../../ports/control-store.js';
+import { isUniqueViolation, type SqlClient, type SqlValue } from './sql-client.js';
+import { AlreadyExists, type ApiKeyRecord, type ControlStore, type Instance, type KeyMatch, type Role } from '../../ports/control-store.js';
 
 interface KeyRow {
   id: string;
@@ -130,8 +130,17 @@ export class SqlControlStore implements ControlStore {
     await this.db.run('UPDATE instances SET settings = ?, catalog_version = catalog_version + 1 WHERE id = ?', [JSON.stringify(settings), instanceId]);
   }
 
+  /** An insert whose unique key may be taken already: then `AlreadyExists`, alike on both dialects. */
+  private async insertUnique(what: string, sql: string, params: readonly SqlValue[]): Promise<void> {
+    try {
+      await this.db.run(sql, params);
+    } catch (err) {
+      throw isUniqueViolation(err) ? new AlreadyExists(`${what} already exists`) : err;
+    }
+  }
+
   async createKey(key: ApiKeyRecord, primaryHash: string): Promise<void> {
-    await this.db.run('INSERT INTO api_keys (id, instance_id, name, role, primary_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)', [key.id, key.instanceId, key.name, key.role, primaryHash, key.createdAt]);
+    await this.insertUnique('that key value', 'INSERT INTO api_keys (id, instance_id, name, role, primary_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)', [key.id, key.instanceId, key.name, key.role, primaryHash, key.createdAt]);
   }
 
   async findKeyByHash(hash: string): Promise<KeyMatch | undefined> {
@@ -187,7 +196,8 @@ export class SqlControlStore implements ControlStore {
   }
 
   async createSchema(s: SchemaDef): Promise<void> {
-    await this.db.run(
+    await this.insertUnique(
+      `a schema named ${s.name}`,
       `INSERT INTO schemas (instance_id, id, name, class, json_schema, identities, field_groups, id_field, timestamp_field, version, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [s.instanceId, s.id, s.name, s.class, JSON.stringify(s.jsonSchema), JSON.stringify(s.identities), JSON.stringify(s.fieldGroups), s.idField, s.timestampField, s.version, s.createdAt],
@@ -200,7 +210,8 @@ export class SqlControlStore implements ControlStore {
   }
 
   async createDataset(d: DatasetDef): Promise<void> {
-    await this.db.run(
+    await this.insertUnique(
+      `a dataset named ${d.name}`,
       `INSERT INTO datasets (instance_id, id, name, schema_id, enabled_profile, enabled_identity, precedence, retention_days, column_mapping, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [d.instanceId, d.id, d.name, d.schemaId, d.enabledForProfile ? 1 : 0, d.enabledForIdentity ? 1 : 0, d.precedence, d.retentionDays, mappingText(d.columnMapping), d.createdAt],

@@ -18,3 +18,10 @@ export interface SqlClient {
    */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>, options?: { readSnapshot?: boolean }): Promise<T>;
 }
+
+/**
+ * A unique key already taken, as either dialect says it: PostgreSQL's unique_violation (23505), or
+ * SQLite's "UNIQUE constraint failed" (its message is all that crosses from the writer thread).
+ */
+export const isUniqueViolation = (err: unknown): boolean =>
+  (err as { code?: unknown } | null)?.code === '23505' || (err instanceof Error && err.message.includes('UNIQUE constraint failed'));
