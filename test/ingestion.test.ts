@@ -182,6 +182,7 @@ describe('bad input', () => {
     { name: 'a limit too large for a number', send: () => ctx.ts.api('GET', '/api/instances/default/profiles?limit=1e309'), status: 400, code: 'invalid_request' },
     { name: 'a paging offset beyond any row', send: () => ctx.ts.api('GET', `/api/instances/default/manage/identity-warnings?offset=${'9'.repeat(40)}`), status: 400, code: 'invalid_request' },
     { name: 'a time beyond any date', send: () => ctx.ts.api('GET', `/api/instances/default/profiles/x/timeline?from=${'9'.repeat(40)}`), status: 400, code: 'invalid_time' },
+    { name: 'NUL character in a schema name', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'a\u0000b', class: 'profile', jsonSchema: {} } }), status: 400, code: 'nul_character' },
     { name: 'a schema name taken', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'Person', class: 'profile', jsonSchema: {} } }), status: 409, code: 'schema_exists' },
     { name: 'a dataset name taken', send: () => ctx.ts.api('POST', '/api/instances/default/manage/datasets', { body: { name: 'crm', schemaId: ctx.ds.schemaId } }), status: 409, code: 'dataset_exists' },
     { name: 'unknown route', send: () => ctx.ts.api('GET', '/api/instances/default/nothing-here'), status: 404, code: 'route_not_found' },

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { invalid } from '../domain/errors.js';
 import { isObject } from '../domain/json-path.js';
+import { holdsNul } from '../domain/nul.js';
 import type { Tessera } from '../runtime/tessera.js';
 import type { UsageDimension } from '../services/usage.js';
 import { InstanceParams } from './schemas/common.js';
@@ -37,7 +38,8 @@ export function registerUsage(app: FastifyInstance, t: Tessera): void {
     const instanceId = (req.params as { instanceId?: string } | undefined)?.instanceId;
     // Every request to an existing instance counts, refused ones included (a body that did not
     // parse never reached authentication).
-    if (!instanceId || !(await t.catalog.get(instanceId))) return;
+    // (An id with a NUL character was refused before anything was looked up: no instance has one.)
+    if (!instanceId || holdsNul(instanceId) || !(await t.catalog.get(instanceId))) return;
     const body = req.body;
     const records = isObject(body) && Array.isArray(body['messages']) ? body['messages'].length : req.routeOptions.config.ingest ? 1 : 0;
     t.usage.record({

@@ -6,6 +6,7 @@ import type { Batch } from '../../ports/batch-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
 import { ColumnMapping } from '../schemas/manage.js';
+import { refuseNulInBody } from '../nul-in-body.js';
 
 
 export const batchView = (b: Batch) => ({
@@ -45,6 +46,7 @@ const BatchParams = Type.Object({ instanceId: Type.String(), batchId: Type.Strin
 
 /** Batch ingestion (Adobe-style): create, upload files as streams, complete, follow, read errors. */
 export const batchRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
+  app.addHook('preHandler', refuseNulInBody);
   const base = '/api/instances/:instanceId/batches';
   const write = { role: 'contributor' as const };
   const read = { role: 'viewer' as const };

@@ -6,6 +6,7 @@ import type { JsonObject } from '../../domain/json-path.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
 import { CreateDatasetBody, CreateSchemaBody, NamespaceBody, SettingsPatch, UpdateDatasetBody } from '../schemas/manage.js';
+import { refuseNulInBody } from '../nul-in-body.js';
 
 
 const schemaView = (s: SchemaDef) => ({
@@ -37,6 +38,7 @@ const ItemParams = Type.Object({ instanceId: Type.String(), id: Type.String() })
 
 /** Namespaces, schemas, datasets (with their failed records) and instance settings. */
 export const catalogRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
+  app.addHook('preHandler', refuseNulInBody);
   const base = '/api/instances/:instanceId/manage';
   const read = { role: 'viewer' as const };
   const write = { role: 'contributor' as const };

@@ -5,6 +5,7 @@ import type { ApiKeyRecord } from '../../ports/control-store.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams } from '../schemas/common.js';
 import { CreateKeyBody } from '../schemas/manage.js';
+import { refuseNulInBody } from '../nul-in-body.js';
 
 const KeyParams = Type.Object({ instanceId: Type.String(), keyId: Type.String() });
 
@@ -20,6 +21,7 @@ export const keyView = (k: ApiKeyRecord) => ({
 
 /** API keys of an instance: admin only. */
 export const keyRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
+  app.addHook('preHandler', refuseNulInBody);
   const base = '/api/instances/:instanceId/manage/keys';
   const config = { role: 'admin' as const };
 

@@ -5,6 +5,7 @@ import type { RefreshRun } from '../../ports/refresh-runs.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams, Paging } from '../schemas/common.js';
 import { UnificationBody } from '../schemas/unification.js';
+import { refuseNulInBody } from '../nul-in-body.js';
 
 export const runView = (r: RefreshRun) => ({
   id: r.id,
@@ -23,6 +24,7 @@ const RecordParams = Type.Object({ instanceId: Type.String(), id: Type.String(),
 
 /** Unification settings, refresh runs and their history, and deleting source records. */
 export const refreshRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (app, { t }) => {
+  app.addHook('preHandler', refuseNulInBody);
   const base = '/api/instances/:instanceId/manage';
   const write = { role: 'contributor' as const };
   const read = { role: 'viewer' as const };
