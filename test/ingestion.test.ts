@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ingestBatch, profileByIdentity, usePeopleServer } from './helpers/fixtures.js';
 
@@ -44,6 +45,16 @@ describe('streaming ingestion', () => {
     expect(good.status).toBe(200);
     expect(good.body.validation).toBe('passed');
     expect((await profileByIdentity(ctx.ts.api, 'crmId:S-1')).status).toBe(200);
+  });
+
+  it('takes a gzip\'d body (Content-Encoding: gzip) as the same body sent plain', async () => {
+    const messages = [{ datasetId: ctx.ds.crm, record: { crmId: 'GZ-1', personalEmail: { address: 'gz@example.com' } } }];
+    const res = await ctx.ts.api('POST', '/api/instances/default/collection/batch', { raw: gzipSync(JSON.stringify({ messages })), headers: { 'content-encoding': 'gzip' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(207);
+    expect((res.body.results as unknown as Array<{ status: number }>).map((r) => r.status)).toEqual([200]);
+    const profile = await profileByIdentity(ctx.ts.api, 'email:gz@example.com');
+    expect(profile.status).toBe(200);
+    expect(profile.body.attributes).toEqual({ crmId: 'GZ-1', personalEmail: { address: 'gz@example.com' } });
   });
 
   it('replaying the same batch twice changes nothing', async () => {
@@ -185,6 +196,10 @@ describe('bad input', () => {
     { name: 'NUL character in a schema name', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'a\u0000b', class: 'profile', jsonSchema: {} } }), status: 400, code: 'nul_character' },
     { name: 'a schema name taken', send: () => ctx.ts.api('POST', '/api/instances/default/manage/schemas', { body: { name: 'Person', class: 'profile', jsonSchema: {} } }), status: 409, code: 'schema_exists' },
     { name: 'a dataset name taken', send: () => ctx.ts.api('POST', '/api/instances/default/manage/datasets', { body: { name: 'crm', schemaId: ctx.ds.schemaId } }), status: 409, code: 'dataset_exists' },
+    { name: 'an unsupported content encoding', send: () => ctx.ts.api('POST', path(), { raw: '{"record":{"crmId":"br"}}', headers: { 'content-encoding': 'br' } }), status: 415, code: 'unsupported_content_encoding' },
+    { name: 'a plain body said to be gzip', send: () => ctx.ts.api('POST', path(), { raw: '{"record":{"crmId":"gz"}}', headers: { 'content-encoding': 'gzip' } }), status: 400, code: 'invalid_gzip' },
+    { name: 'a gzip\'d record over 100 KB', send: () => ctx.ts.api('POST', path(), { raw: gzipSync(JSON.stringify({ record: { crmId: 'x', pad: 'a'.repeat(150_000) } })), headers: { 'content-encoding': 'gzip' } }), status: 413, code: 'record_too_large' },
+    { name: 'a gzip\'d body over 1 MB once inflated', send: () => ctx.ts.api('POST', path(), { raw: gzipSync(JSON.stringify({ record: { crmId: 'x', pad: 'a'.repeat(1_100_000) } })), headers: { 'content-encoding': 'gzip' } }), status: 413, code: 'body_too_large' },
     { name: 'unknown route', send: () => ctx.ts.api('GET', '/api/instances/default/nothing-here'), status: 404, code: 'route_not_found' },
     { name: 'NUL character in a profile id', send: () => ctx.ts.api('GET', '/api/instances/default/profiles/a%00b'), status: 400, code: 'nul_character' },
     { name: 'NUL character in an identity lookup', send: () => ctx.ts.api('GET', '/api/instances/default/profiles?identity=crmId:a%00b'), status: 400, code: 'nul_character' },

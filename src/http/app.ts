@@ -65,7 +65,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  registerJsonParser(app);
+  registerJsonParser(app, BODY_LIMIT_BYTES);
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];

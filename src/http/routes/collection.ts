@@ -31,7 +31,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async
       const results = await t.ingest.ingest(catalog, messages, {
         receipt: { requestId: req.id, receivedAt, path: 'streaming', caller: req.query.caller ?? null },
         syncValidation: false,
-        smallBody: Number(req.headers['content-length'] ?? Infinity) <= MAX_RECORD_BYTES,
+        smallBody: req.jsonBytes <= MAX_RECORD_BYTES,
       });
       return reply.status(207).send({ requestId: req.id, receivedAt: new Date(receivedAt).toISOString(), results });
     },
@@ -48,7 +48,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async
         receipt: { requestId: req.id, receivedAt, path: 'streaming', caller: req.query.caller ?? null },
         datasetFromPath: req.params.datasetId,
         syncValidation: req.query.syncValidation === true,
-        smallBody: Number(req.headers['content-length'] ?? Infinity) <= MAX_RECORD_BYTES,
+        smallBody: req.jsonBytes <= MAX_RECORD_BYTES,
       });
       if (result!.error) {
         return reply.status(result!.status).send({ ...result!.error, requestId: req.id });

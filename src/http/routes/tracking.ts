@@ -1,13 +1,13 @@
 import { Type } from 'typebox';
 import { iso } from '../../domain/clock.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { gunzipSync } from 'node:zlib';
 import { TesseraError } from '../../domain/errors.js';
 import { isObject, type JsonObject } from '../../domain/json-path.js';
 import { SHORT_FORMS, SEGMENT_TYPES, type SegmentType } from '../../pipelines/ingest/segment-message.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import type { WriteKey } from '../../storage/sql/write-key-store.js';
 import { InstanceParams } from '../schemas/common.js';
+import { decodeRequestBody } from '../request-encoding.js';
 
 const MAX_INFLATED = 1024 * 1024;
 
@@ -53,11 +53,13 @@ export const trackingRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_INFLATED }, (req, body: Buffer, done) => {
     try {
-      let raw = body;
-      const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
-      if (encoding === 'gzip' || (raw[0] === 0x1f && raw[1] === 0x8b)) raw = gunzipSync(raw, { maxOutputLength: MAX_INFLATED });
+      const raw = decodeRequestBody(body, req.headers['content-encoding'], MAX_INFLATED, true);
       done(null, { json: JSON.parse(raw.toString('utf8')) as unknown, bytes: raw.length });
     } catch (err) {
+      if (err instanceof TesseraError) {
+        done(err, undefined);
+        return;
+      }
       done(new TesseraError('invalid', 'malformed_body', `the body is not (gzip'd) JSON: ${(err as Error).message}`), undefined);
     }
   });
