@@ -156,6 +156,9 @@ describe('tessera import', () => {
     );
     s.child.kill('SIGTERM');
     await s.exited;
+    const down = runCli(['import', file, '--dataset', 'people', '--server', s.url, '--key', 'imp-admin-key-0123456789']);
+    expect(down.status).toBe(1);
+    expect(down.stderr).toContain(`cannot reach Tessera at ${s.url} (ECONNREFUSED); is it running`);
     const offline = runCli(['refresh', '--data-dir', dataDir], { TESSERA_KEY: '', TESSERA_URL: '' });
     expect(offline.status, offline.stderr).toBe(0);
     expect(offline.stdout).toMatch(/refresh \S+: success .*\(0 new, 0 merged, 0 split\)/);
@@ -184,10 +187,19 @@ describe('tessera import', () => {
     const noKey = runCli(['import', file, '--dataset', 'people', '--server', s.url], { TESSERA_KEY: '' });
     expect(noKey.status).toBe(1);
     expect(noKey.stderr).toContain('API key');
+    const unknownDataset = runCli(['import', file, '--dataset', 'nope', '--server', s.url, '--key', 'imp-admin-key-0123456789']);
+    expect(unknownDataset.status).toBe(1);
+    expect(unknownDataset.stderr).toMatch(/^tessera: POST \/api\/instances\/default\/batches: 4\d\d \w+: datasetId nope does not name a dataset/);
+    const notUrl = runCli(['import', file, '--dataset', 'people', '--server', 'localhost-8080', '--key', 'imp-admin-key-0123456789']);
+    expect(notUrl.status).toBe(1);
+    expect(notUrl.stderr).toContain('--server (or TESSERA_URL) is an http(s) URL such as http://localhost:8080, got "localhost-8080"');
 
     // With the server stopped, on the data dir: the same batch pipeline, seen by the server afterwards.
     s.child.kill('SIGTERM');
     await s.exited;
+    const down = runCli(['import', file, '--dataset', 'people', '--server', s.url, '--key', 'imp-admin-key-0123456789']);
+    expect(down.status).toBe(1);
+    expect(down.stderr).toContain(`cannot reach Tessera at ${s.url} (ECONNREFUSED); is it running`);
     const offline = { TESSERA_KEY: '', TESSERA_URL: '' };
     const ndjson = join(dataDir, 'more.ndjson');
     writeFileSync(ndjson, '{"rec_id":"off-1","postcode":"2600"}\n{"rec_id":"off-2","date_of_birth":"19991301"}\n{"rec_id":"off-3"}\n');

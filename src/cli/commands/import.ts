@@ -8,7 +8,7 @@ import { batchView } from '../../http/routes/batches.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import type { CreateBatchInput } from '../../services/batches.js';
 import type { BatchFormat } from '../../ports/batch-store.js';
-import { call, serverOf } from './server-call.js';
+import { call, failure, reach, serverOf } from './server-call.js';
 import { local, targetOptions, type TargetFlags } from './target.js';
 
 interface ImportFlags extends TargetFlags {
@@ -37,13 +37,14 @@ function serverTarget(server: string, key: string, instance: string): BatchTarge
   return {
     create: (input) => call<BatchView>(server, key, 'POST', base, input),
     async upload(id, fileName, body) {
-      const res = await fetch(`${server}${base}/${id}/files/${encodeURIComponent(fileName)}`, {
+      const path = `${base}/${id}/files/${encodeURIComponent(fileName)}`;
+      const res = await reach(server, path, {
         method: 'PUT',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
         body: Readable.toWeb(body) as ReadableStream,
         duplex: 'half',
       } as RequestInit);
-      if (!res.ok) throw new Error(`upload: ${res.status} ${await res.text()}`);
+      if (!res.ok) throw await failure('PUT', path, res);
     },
     complete: async (id) => void (await call(server, key, 'POST', `${base}/${id}/complete`)),
     get: (id) => call<BatchView>(server, key, 'GET', `${base}/${id}`),
