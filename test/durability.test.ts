@@ -3,6 +3,7 @@ import { openTessera } from '../src/runtime/tessera.js';
 import { bootstrap } from '../src/server.js';
 import { ADMIN_KEY, makeApi, startTestServer } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
+import { batchSurvivesKill } from './helpers/batch-crash.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
 
 const janitor = processJanitor();
@@ -89,5 +90,10 @@ describe('durability', () => {
       if (res.status !== 200) missing.push(id);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('kill -9 while a completed batch is processing: on start it is processed again from its files and ends as it would have', async () => {
+    const dataDir = tempDir();
+    await batchSurvivesKill(async () => janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })), 60_000);
   });
 });

@@ -2,14 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
 import { ADMIN_KEY, makeApi } from './helpers/server.js';
+import { batchSurvivesKill } from './helpers/batch-crash.js';
+import { processJanitor, spawnServer } from './helpers/process.js';
 
 const withPostgres = await postgresForTests();
 const cleanups: Array<() => Promise<void>> = [];
+const janitor = processJanitor();
+afterEach(janitor.cleanup);
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
@@ -62,6 +66,14 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     const a = await api('GET', '/api/instances/default/profiles?identity=crmId:A');
     const b = await makeApi(two.url, ADMIN_KEY)('GET', '/api/instances/default/profiles?identity=crmId:B');
     expect(a.body.customerId).toBe(b.body.customerId);
+  });
+
+  it('kill -9 of the node processing a completed batch: started again, it takes the batch up from its files (its advisory lock died with it)', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const dataDir = janitor.tempDir();
+    const args = ['--backend', 'postgres', '--postgres-url', PG_URL, '--postgres-schema', schema, '--data-dir', dataDir];
+    await batchSurvivesKill(async () => janitor.track(await spawnServer(args, { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })), 20_000);
   });
 
   it('a catalog change made through one node holds on the other within a second', async () => {

@@ -43,6 +43,8 @@ export interface BatchStore {
   get(instanceId: string, id: string): Promise<Batch | undefined>;
   list(instanceId: string, datasetId: string | undefined, limit: number): Promise<Batch[]>;
   update(batch: Batch): Promise<void>;
+  /** Every instance's batches in `processing`: being processed, or left so by a node that stopped. */
+  processing(): Promise<Batch[]>;
   addErrors(instanceId: string, batchId: string, firstSeq: number, errors: readonly RowError[]): Promise<void>;
   errors(instanceId: string, batchId: string, limit: number, offset: number): Promise<RowError[]>;
 }

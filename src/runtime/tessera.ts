@@ -124,7 +124,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const lagGate = log && maxLagMs !== undefined ? new ApplyLagGate({ partitions: log.partitions, maxLagMs, appliedOffsets: () => logState.offsets() }) : undefined;
   const ingestCommitter = log ? new Committer(logForWorkers(log, lagGate), clock, { maxBatchRecords, maxInFlight: 1 }) : committer;
   const keys = new KeyService(control, clock);
-  const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches'), validatePartElsewhere: validatePartOnWorker });
+  const batches = new BatchService({ store: new SqlBatchStore(mainSql), catalog, committer, clock, dir: join(options.dataDir, 'batches'), lock: backend.lock, validatePartElsewhere: validatePartOnWorker });
   const ingest = new IngestService(ingestCommitter, clock);
   const admin = new CatalogAdmin(control, catalog, clock);
   const tracking = new TrackingService({ store: new SqlWriteKeyStore(mainSql), admin, catalog, ingest, clock });
@@ -155,7 +155,11 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       await release();
     }
   };
-  const sweeper = setInterval(() => void sweepOnce().catch(() => undefined), SWEEP_INTERVAL_MS);
+  // Each node also takes up the batches that a node which stopped left unfinished (one node a batch: its lock).
+  const sweeper = setInterval(() => {
+    void sweepOnce().catch(() => undefined);
+    void batches.resumeInterrupted().catch(() => undefined);
+  }, SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
     clock,
@@ -180,8 +184,12 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     records: new SourceRecordService({ catalog, profiles, committer, clock }),
     explainer: new MatchExplainer({ catalog, control, runs, profiles, reader }),
     writerError: () => worker.error?.message ?? null,
-    // Scale-out: the log is what recovers (workers resume from their offsets); the lake is the lake writer's.
-    recover: async () => (log ? 0 : replayLakeTail({ lake, reader, committer, catalog })),
+    async recover() {
+      // Scale-out: the log is what recovers (workers resume from their offsets); the lake is the lake writer's.
+      const replayed = log ? 0 : await replayLakeTail({ lake, reader, committer, catalog });
+      await batches.resumeInterrupted();
+      return replayed;
+    },
     sweep: () => worker.sweep(clock.now()),
     // Scale-out: the lake writer (a worker) keeps the lake up.
     compactLake: async () => (log ? 0 : worker.compactLake(new Date(clock.now()).toISOString().slice(0, 10))),

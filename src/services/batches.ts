@@ -16,6 +16,7 @@ import { validatePart, type ValidatePartElsewhere, type ValidatePartTask } from 
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
 import type { PreparedRecord } from '../pipelines/records.js';
 import { BatchProgress } from './batch-progress.js';
+import type { ClusterLock } from '../ports/cluster-lock.js';
 
 const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 const APPLY_CHUNK = 2000;
@@ -64,7 +65,7 @@ export class BatchService {
    * `validatePartElsewhere`: where the second part of a large CSV or NDJSON file is validated
    * (a thread of its own) while this thread validates the first; without it, files are validated whole.
    */
-  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string; validatePartElsewhere?: ValidatePartElsewhere }) {
+  constructor(private readonly deps: { store: BatchStore; catalog: Catalog; committer: Committer; clock: Clock; dir: string; lock: ClusterLock; validatePartElsewhere?: ValidatePartElsewhere }) {
     this.progress = new BatchProgress(deps.store, deps.clock, PROGRESS_PERSIST_MS);
   }
 
@@ -142,16 +143,54 @@ export class BatchService {
     if (b.files.length === 0) throw invalid('batch_empty', 'upload at least one file before completing the batch');
     const next: Batch = { ...b, status: 'processing', completedAt: this.deps.clock.now() };
     await this.deps.store.update(next);
-    const run = this.process(next)
-      .catch(async (err: unknown) => {
-        await this.deps.store.update({ ...next, status: 'failed', message: `processing failed: ${err instanceof Error ? err.message : String(err)}`, finishedAt: this.deps.clock.now() });
-      })
-      .finally(() => {
-        this.running.delete(`${instanceId}/${id}`);
-        this.progress.end(instanceId, id);
-      });
-    this.running.set(`${instanceId}/${id}`, run);
+    await this.startProcessing(next);
     return next;
+  }
+
+  /**
+   * Processes, in the background, a batch that is `processing` and that no one else is processing
+   * (it holds the batch's cluster lock meanwhile); false when someone is.
+   */
+  private async startProcessing(b: Batch): Promise<boolean> {
+    const key = `${b.instanceId}/${b.id}`;
+    if (this.running.has(key)) return false;
+    const release = await this.deps.lock.tryAcquire(`batch/${key}`);
+    if (!release) return false;
+    const run = this.process(b)
+      .catch(async (err: unknown) => {
+        await this.deps.store.update({ ...b, status: 'failed', message: `processing failed: ${err instanceof Error ? err.message : String(err)}`, finishedAt: this.deps.clock.now() });
+      })
+      .finally(async () => {
+        this.running.delete(key);
+        this.progress.end(b.instanceId, b.id);
+        await release();
+      });
+    this.running.set(key, run);
+    return true;
+  }
+
+  /**
+   * Processes again, from their files, the batches left in `processing` by a node that stopped
+   * (a crash, a kill) before it finished them; returns how many it took up. A completed batch was
+   * acknowledged, so it is never left unfinished. Rows it had applied before are applied again,
+   * which changes nothing (a fragment with the same content, an activity with the same id); the
+   * lake then holds them twice, which a rebuild reads to the same state.
+   */
+  async resumeInterrupted(): Promise<number> {
+    let resumed = 0;
+    for (const b of await this.deps.store.processing()) {
+      // A node keeps a batch's files in its own data dir: only a node that sees them (the same
+      // node started again, or one sharing the dir) can take the batch up.
+      if (!(await this.filesPresent(b))) continue;
+      const again: Batch = { ...b, rowsRead: 0, rowsApplied: 0, rowsFailed: 0, startedAt: null, message: null };
+      if (await this.startProcessing(again)) resumed++;
+    }
+    return resumed;
+  }
+
+  private async filesPresent(b: Batch): Promise<boolean> {
+    const found = await Promise.all(b.files.map((f) => stat(join(this.fileDir(b), f.name)).then(() => true, () => false)));
+    return found.every(Boolean);
   }
 
   /** Resolves when the batches being processed are done (tests, shutdown). */

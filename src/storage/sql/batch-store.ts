@@ -70,6 +70,10 @@ export class SqlBatchStore implements BatchStore {
     );
   }
 
+  async processing(): Promise<Batch[]> {
+    return (await this.db.all<BatchRow>("SELECT * FROM batches WHERE status = 'processing' ORDER BY completed_at, instance_id, id")).map(toBatch);
+  }
+
   async addErrors(instanceId: string, batchId: string, firstSeq: number, errors: readonly RowError[]): Promise<void> {
     await this.db.transaction(async (tx) => {
       for (const [i, e] of errors.entries()) {
