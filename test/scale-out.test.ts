@@ -76,6 +76,25 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     await batchSurvivesKill(async () => janitor.track(await spawnServer(args, { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })), 20_000);
   });
 
+  it('a node that starts leaves alone a refresh run that another node is running, and fails one that a node which died left running', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    await node(schema, clock);
+    // A run in progress on a node elsewhere: its row, and the instance's refresh lock held by that node's session.
+    const elsewhere = new pg.Client({ connectionString: PG_URL });
+    await elsewhere.connect();
+    await elsewhere.query(`INSERT INTO ${schema}.refresh_runs (instance_id, id, status, trigger, started_at, stages, counts) VALUES ('default', 'run-elsewhere', 'running', 'manual', $1, '[]', '{}')`, [clock.now()]);
+    await elsewhere.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${schema}/refresh:default`]);
+    const runOf = async (url: string) => (await makeApi(url, ADMIN_KEY)('GET', '/api/instances/default/manage/refresh/runs/run-elsewhere')).body;
+    const two = await node(schema, clock);
+    expect(await runOf(two.url)).toMatchObject({ id: 'run-elsewhere', status: 'running' });
+    // That node dies (its session ends, and its lock with it): the next node to look ends the run.
+    await elsewhere.end();
+    const three = await node(schema, clock);
+    expect(await runOf(three.url)).toMatchObject({ id: 'run-elsewhere', status: 'failed', message: 'the server stopped during the run; the published result is the previous one' });
+  });
+
   it('a catalog change made through one node holds on the other within a second', async () => {
     const schema = await freshSchemaName();
     cleanups.push(() => dropSchema(schema));

@@ -44,6 +44,8 @@ export interface RefreshRunStore {
   saveModel(instanceId: string, runId: string, model: unknown): Promise<void>;
   /** The model of the latest successful run that trained one. */
   latestModel(instanceId: string): Promise<{ runId: string; model: unknown } | undefined>;
-  /** Runs left `running` by a process that stopped: marked failed on start. */
-  failInterrupted(at: number): Promise<number>;
+  /** The instances that have a run in `running` (being run, or left so by a node that stopped). */
+  instancesRunning(): Promise<string[]>;
+  /** Marks an instance's runs in `running` failed: they were left so by a node that stopped. */
+  failInterrupted(instanceId: string, at: number): Promise<number>;
 }

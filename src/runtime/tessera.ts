@@ -155,10 +155,12 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
       await release();
     }
   };
-  // Each node also takes up the batches that a node which stopped left unfinished (one node a batch: its lock).
+  // Each node also takes up the batches that a node which stopped left unfinished, and ends its
+  // refresh runs (one node each: their locks).
   const sweeper = setInterval(() => {
     void sweepOnce().catch(() => undefined);
     void batches.resumeInterrupted().catch(() => undefined);
+    void refresh.failAbandoned().catch(() => undefined);
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {

@@ -32,13 +32,33 @@ export class RefreshService {
 
   /** Marks runs a stopped process left behind as failed, and starts the scheduler. */
   async start(): Promise<void> {
-    await this.deps.runs.failInterrupted(this.deps.clock.now());
+    await this.failAbandoned();
     for (const instance of await this.deps.control.listInstances()) {
       const config = await this.deps.control.getUnificationConfig(instance.id);
       if (config) this.schedule(instance.id, config);
     }
     this.timer = setInterval(() => void this.tick(), SCHEDULER_TICK_MS);
     this.timer.unref();
+  }
+
+  /**
+   * Marks failed the runs left `running` by a node that stopped: those of an instance whose
+   * refresh lock is free (a node running one holds it), so that a run going on elsewhere is left
+   * alone. At start, and from time to time on every node.
+   */
+  async failAbandoned(): Promise<number> {
+    let failed = 0;
+    for (const instanceId of await this.deps.runs.instancesRunning()) {
+      if (this.running.has(instanceId)) continue;
+      const release = await this.deps.lock.tryAcquire(`refresh:${instanceId}`);
+      if (!release) continue;
+      try {
+        failed += await this.deps.runs.failInterrupted(instanceId, this.deps.clock.now());
+      } finally {
+        await release();
+      }
+    }
+    return failed;
   }
 
   async getConfig(instanceId: string): Promise<UnificationConfig> {

@@ -61,11 +61,14 @@ export class SqlRefreshRunStore implements RefreshRunStore {
     return row && { runId: row.id, model: JSON.parse(row.model) as unknown };
   }
 
-  async failInterrupted(at: number): Promise<number> {
-    // Only runs no node is running any more: on one node at start, every run it left behind.
+  async instancesRunning(): Promise<string[]> {
+    return (await this.db.all<{ instance_id: string }>("SELECT DISTINCT instance_id FROM refresh_runs WHERE status = 'running' ORDER BY instance_id")).map((r) => r.instance_id);
+  }
+
+  async failInterrupted(instanceId: string, at: number): Promise<number> {
     const { changes } = await this.db.run(
-      "UPDATE refresh_runs SET status = 'failed', finished_at = ?, message = 'the server stopped during the run; the published result is the previous one' WHERE status = 'running'",
-      [at],
+      "UPDATE refresh_runs SET status = 'failed', finished_at = ?, message = 'the server stopped during the run; the published result is the previous one' WHERE instance_id = ? AND status = 'running'",
+      [at, instanceId],
     );
     return changes;
   }
