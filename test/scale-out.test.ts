@@ -95,6 +95,30 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     expect(await runOf(three.url)).toMatchObject({ id: 'run-elsewhere', status: 'failed', message: 'the server stopped during the run; the published result is the previous one' });
   });
 
+  it('a batch whose files went to another node (data dirs of their own) is refused at completion with what to do, and completes through the node that has them', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    const one = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const two = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const base = '/api/instances/default';
+    const s = await one('POST', `${base}/manage/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
+    const ds = await one('POST', `${base}/manage/datasets`, { body: { name: 'crm', schemaId: String(s.body.id) } });
+    const id = String((await one('POST', `${base}/batches`, { body: { datasetId: String(ds.body.id), format: 'csv' } })).body.id);
+    expect((await one('PUT', `${base}/batches/${id}/files/a.csv`, { raw: 'crmId\nF-1\nF-2\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    const elsewhere = await two('POST', `${base}/batches/${id}/complete`);
+    expect(elsewhere.status).toBe(409);
+    expect(elsewhere.body.code).toBe('batch_files_elsewhere');
+    expect((await two('GET', `${base}/batches/${id}`)).body.status).toBe('loading');
+    expect((await one('POST', `${base}/batches/${id}/complete`)).status).toBe(202);
+    let b = await one('GET', `${base}/batches/${id}`);
+    while (String(b.body.status) === 'processing') {
+      await new Promise((r) => setTimeout(r, 20));
+      b = await one('GET', `${base}/batches/${id}`);
+    }
+    expect(b.body).toMatchObject({ status: 'success', counts: { rowsRead: 2, rowsApplied: 2, rowsFailed: 0 } });
+  });
+
   it('a catalog change made through one node holds on the other within a second', async () => {
     const schema = await freshSchemaName();
     cleanups.push(() => dropSchema(schema));

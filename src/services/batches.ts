@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../domain/clock.js';
-import { invalid, notFound } from '../domain/errors.js';
+import { conflict, invalid, notFound } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { rowCoercer } from '../domain/schema/coerce.js';
 import type { Batch, BatchFormat, BatchStore, CsvOptions, RowError } from '../ports/batch-store.js';
@@ -141,6 +141,12 @@ export class BatchService {
     const b = await this.get(instanceId, id);
     if (b.status !== 'loading') throw invalid('batch_not_loading', `batch ${id} is already ${b.status}`);
     if (b.files.length === 0) throw invalid('batch_empty', 'upload at least one file before completing the batch');
+    if (!(await this.filesPresent(b))) {
+      throw conflict(
+        'batch_files_elsewhere',
+        `batch ${id}'s files are not all in this node's data dir: they were uploaded through another API node. Complete the batch through the node that took them, or give the API nodes one shared data dir`,
+      );
+    }
     const next: Batch = { ...b, status: 'processing', completedAt: this.deps.clock.now() };
     await this.deps.store.update(next);
     await this.startProcessing(next);
