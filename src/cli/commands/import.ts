@@ -112,7 +112,7 @@ async function runImport(target: BatchTarget, file: string, input: CreateBatchIn
   if (bars) rowsBar.stop();
   const secs = (view.timings.processingMs ?? Date.now() - started) / 1000;
   process.stdout.write(
-    `batch ${view.id}: ${view.status} — ${view.counts.rowsRead} rows read, ${view.counts.rowsApplied} applied, ${view.counts.rowsFailed} failed` +
+    `batch ${view.id}: ${view.status} — ${view.counts.rowsRead} ${view.counts.rowsRead === 1 ? 'row' : 'rows'} read, ${view.counts.rowsApplied} applied, ${view.counts.rowsFailed} failed` +
       ` in ${secs.toFixed(1)} s (${Math.round(view.counts.rowsRead / Math.max(secs, 0.001))} rows/s)\n`,
   );
   if (view.message) process.stdout.write(`${view.message}\n`);
