@@ -9,6 +9,7 @@ import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers
 import { ADMIN_KEY, makeApi } from './helpers/server.js';
 import { batchSurvivesKill } from './helpers/batch-crash.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
+import { tcpProxy } from './helpers/tcp-proxy.js';
 
 const withPostgres = await postgresForTests();
 const cleanups: Array<() => Promise<void>> = [];
@@ -117,6 +118,48 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
       b = await one('GET', `${base}/batches/${id}`);
     }
     expect(b.body).toMatchObject({ status: 'success', counts: { rowsRead: 2, rowsApplied: 2, rowsFailed: 0 } });
+  });
+
+  it('while PostgreSQL cannot be reached, requests are answered 503 store_unavailable with Retry-After, and served again once it is back', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const target = new URL(PG_URL);
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    cleanups.push(() => proxy.close());
+    const viaProxy = new URL(PG_URL);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const dataDir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
+    const server = await startServer(
+      { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: true, backend: 'postgres', postgres: { url: viaProxy.toString(), schema } },
+      { logger: false, clock: new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0)) },
+    );
+    cleanups.push(async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const api = makeApi(server.url, ADMIN_KEY);
+    const base = '/api/instances/default';
+    const s = await api('POST', `${base}/manage/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
+    await api('POST', `${base}/manage/datasets`, { body: { name: 'crm', schemaId: String(s.body.id) } });
+    expect((await api('POST', `${base}/collection/crm`, { body: { record: { crmId: 'P-1' } } })).status).toBe(200);
+
+    await proxy.down();
+    for (const res of [
+      await api('POST', `${base}/collection/crm`, { body: { record: { crmId: 'P-2' } } }),
+      await api('GET', `${base}/profiles?identity=crmId:P-1`),
+      await api('POST', `${base}/batches`, { body: { datasetId: 'crm', format: 'csv' } }),
+    ]) {
+      expect(res.status, JSON.stringify(res.body)).toBe(503);
+      expect(res.body.code).toBe('store_unavailable');
+      expect(res.headers.get('retry-after')).toBe('1');
+    }
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+
+    await proxy.up();
+    expect((await api('POST', `${base}/collection/crm`, { body: { record: { crmId: 'P-3' } } })).status).toBe(200);
+    expect((await api('GET', `${base}/profiles?identity=crmId:P-1`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
 
   it('a catalog change made through one node holds on the other within a second', async () => {

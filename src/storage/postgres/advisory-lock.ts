@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { ClusterLock } from '../../ports/cluster-lock.js';
+import { storeErrorOf } from './pg-client.js';
 
 /**
  * Cluster-wide locks as PostgreSQL session advisory locks: held on a connection of their own, so
@@ -14,7 +15,9 @@ export class AdvisoryLock implements ClusterLock {
 
   async tryAcquire(lockName: string, onLost?: () => void): Promise<(() => Promise<void>) | undefined> {
     const name = `${this.scope}/${lockName}`;
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw storeErrorOf(err);
+    });
     try {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [name]);
       if (!rows[0]?.ok) {
@@ -23,7 +26,7 @@ export class AdvisoryLock implements ClusterLock {
       }
     } catch (err) {
       client.release(err as Error);
-      throw err;
+      throw storeErrorOf(err);
     }
     // A connection lost while the lock is held (the database restarted, the backend was ended)
     // has already let go of the lock: it goes back to the pool as broken.

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { SqlClient, SqlValue } from '../sql/sql-client.js';
 import { TransactionConflict } from '../../ports/profile-store.js';
+import { TesseraError } from '../../domain/errors.js';
 
 /** serialization_failure, deadlock_detected: the transaction lost a race and may be run again. */
 const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
@@ -8,11 +9,22 @@ const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
 /** Keys a writer inserts after finding them free: taken meanwhile by another writer, the transaction lost a race. */
 const RACED_KEYS: ReadonlySet<string> = new Set(['identities_pkey', 'fragments_pkey', 'activities_pkey']);
 
-/** Those, and an identity, fragment or activity another writer added first (its key is taken): run again, it is found. */
-const conflictOr = (err: unknown): unknown => {
+/** Socket errors, and PostgreSQL's connection exceptions (class 08), shutdowns and start-up, too many connections: the database is not there right now. */
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+const UNREACHABLE_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * What a failed statement or transaction means to the callers: a lost race (those, and an
+ * identity, fragment or activity another writer added first, whose key is taken: run again, it is
+ * found), a database that cannot be reached now (503 with Retry-After, never a 500), or the error.
+ */
+export const storeErrorOf = (err: unknown): unknown => {
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
   const lost = (typeof code === 'string' && CONFLICT_CODES.has(code)) || (code === '23505' && typeof constraint === 'string' && RACED_KEYS.has(constraint));
-  return lost ? new TransactionConflict((err as Error).message) : err;
+  if (lost) return new TransactionConflict((err as Error).message);
+  const unreachable = (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) || (err instanceof Error && UNREACHABLE_MESSAGES.test(err.message));
+  if (unreachable) return new TesseraError('unavailable', 'store_unavailable', `the database cannot be reached right now (${(err as Error).message}); retry shortly`, { retryAfterSeconds: 1 });
+  return err;
 };
 
 // BIGINT (times in ms, counts) as numbers: they stay far below 2^53.
@@ -49,7 +61,7 @@ export class PgClient implements SqlClient {
     try {
       return await this.db.query(this.query(sql, params));
     } catch (err) {
-      throw conflictOr(err);
+      throw storeErrorOf(err);
     }
   }
 
@@ -67,7 +79,9 @@ export class PgClient implements SqlClient {
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
     if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
-    const client = await this.db.connect();
+    const client = await this.db.connect().catch((err: unknown) => {
+      throw storeErrorOf(err);
+    });
     try {
       await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(new PgClient(client));
@@ -77,7 +91,7 @@ export class PgClient implements SqlClient {
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       client.release();
-      throw conflictOr(err);
+      throw storeErrorOf(err);
     }
   }
 }
