@@ -57,6 +57,17 @@ describe('streaming ingestion', () => {
     expect(profile.body.attributes).toEqual({ crmId: 'GZ-1', personalEmail: { address: 'gz@example.com' } });
   });
 
+  it('reads and deletes a record by a long key (a 300-character id) through the URL', async () => {
+    const key = `L${'o'.repeat(298)}G`;
+    expect((await ingestBatch(ctx.ts.api, [{ datasetId: ctx.ds.crm, record: { crmId: key } }])).status).toBe(207);
+    expect((await profileByIdentity(ctx.ts.api, `crmId:${key}`)).status).toBe(200);
+    expect((await ctx.ts.api('DELETE', `/api/instances/default/manage/datasets/crm/records/${key}`)).status).toBe(204);
+    expect((await profileByIdentity(ctx.ts.api, `crmId:${key}`)).status).toBe(404);
+    const tooLong = await ctx.ts.api('DELETE', `/api/instances/default/manage/datasets/crm/records/${'x'.repeat(2100)}`);
+    expect(tooLong.status).toBe(414);
+    expect(tooLong.body.code).toBe('path_segment_too_long');
+  });
+
   it('replaying the same batch twice changes nothing', async () => {
     const messages = [
       { datasetId: ctx.ds.crm, record: { crmId: 'R-1', personalEmail: { address: 'r1@example.com' }, timestamp: '2026-03-01T00:00:00Z' } },

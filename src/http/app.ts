@@ -24,6 +24,7 @@ import { refreshRoutes } from './routes/refresh.js';
 import { trackingRoutes, writeKeyRoutes } from './routes/tracking.js';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+export const MAX_PATH_SEGMENT = 2048;
 
 export interface RegisteredRoute {
   method: string;
@@ -62,6 +63,10 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     genReqId: () => newId(),
     requestIdHeader: false,
     return503OnClosing: true,
+    // Path segments carry record keys (a dataset's primary identity: an email may be 254 characters); Fastify's default is 100.
+    maxParamLength: MAX_PATH_SEGMENT,
+    // Errors Fastify meets before a route is found (a path that is not valid percent-encoding) get the same answers as the rest.
+    frameworkErrors: (error, req, reply) => handleError(error, req, reply),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

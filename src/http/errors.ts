@@ -27,6 +27,8 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'empty_body', message: 'the request body is empty; send a JSON document' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_content_length', message: 'the Content-Length header does not match the body' },
   FST_ERR_VALIDATION: { status: 400, code: 'invalid_request' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'path_segment_too_long', message: 'a path segment (an id or record key) is longer than 2,048 characters' },
+  FST_ERR_BAD_URL: { status: 400, code: 'invalid_url', message: 'the URL is not valid: each path segment must be percent-encoded UTF-8' },
 };
 
 /** Maps any error to a JSON answer with a stable code; unknown errors are a logged 500. */
