@@ -57,6 +57,30 @@ describe('OpenAPI document and metrics', () => {
     expect(after).toMatch(TEST_BACKEND === 'nats' ? /tessera_worker_profile_merges_total 1\n/ : /tessera_profile_merges_total 1\n/);
     if (TEST_BACKEND !== 'nats') expect(after).toMatch(/tessera_records_committed_total\{outcome="applied"\} 6\n/);
   });
+
+  // Last in the file: it sends only what no route takes (so nothing changes), but many requests.
+  it('answers junk in any documented route\'s path, query or body with a 4xx and a stable code, never a 5xx', async () => {
+    const doc = (await (await fetch(`${ctx.ts.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>> };
+    const JUNK = ['', '-1', '1e309', '9'.repeat(40), 'abc', 'x'.repeat(3000), '2026-13-45', ':', '%FF'];
+    const BODIES = ['[]', '"x"', '1', 'null', '{"a":'];
+    const encode = (v: string): string => (v === '%FF' ? v : encodeURIComponent(v));
+    const failures: string[] = [];
+    for (const [template, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const path = (segment: string): string => template.replace(/\{(\w+)\}/g, (_, name: string) => (name === 'instanceId' ? 'default' : encode(segment)));
+        const requests: Array<[string, string | undefined]> = ['zz', '%FF', 'x'.repeat(300)].map((segment) => [path(segment), undefined]);
+        if (method === 'get') for (const q of op.parameters?.filter((p) => p.in === 'query') ?? []) for (const v of JUNK) requests.push([`${path('zz')}?${q.name}=${encode(v)}`, undefined]);
+        if (['post', 'put', 'patch'].includes(method)) for (const b of BODIES) requests.push([path('zz'), b]);
+        for (const [url, raw] of requests) {
+          const res = await ctx.ts.api(method.toUpperCase(), url, raw === undefined ? {} : { raw });
+          const stable = typeof res.body.code === 'string' && /^[a-z][a-z0-9_]*$/.test(String(res.body.code)) && typeof res.body.requestId === 'string';
+          if (res.status >= 500 || (res.status >= 400 && !stable)) failures.push(`${method.toUpperCase()} ${url.slice(0, 120)} ${raw ?? ''} → ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect((await ctx.ts.api('GET', '/healthz')).status).toBe(200);
+  });
 });
 
 describe('health', () => {
