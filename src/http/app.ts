@@ -64,7 +64,7 @@ export async function buildApp(t: Tessera, options: AppOptions = {}): Promise<Fa
     requestIdHeader: false,
     return503OnClosing: true,
     // Path segments carry record keys (a dataset's primary identity: an email may be 254 characters); Fastify's default is 100.
-    maxParamLength: MAX_PATH_SEGMENT,
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
     // Errors Fastify meets before a route is found (a path that is not valid percent-encoding) get the same answers as the rest.
     frameworkErrors: (error, req, reply) => handleError(error, req, reply),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
