@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/domain/clock.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
-import { ADMIN_KEY, makeApi } from './helpers/server.js';
+import { ADMIN_KEY, makeApi, type Api } from './helpers/server.js';
 import { batchSurvivesKill } from './helpers/batch-crash.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
 import { tcpProxy } from './helpers/tcp-proxy.js';
@@ -19,11 +19,11 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-/** A node: a whole Tessera server on the shared PostgreSQL schema, with its own lake dir. */
-async function node(schema: string, clock: ManualClock, rateLimits = false): Promise<RunningServer> {
+/** A node: a whole Tessera server on the shared PostgreSQL schema (reached at `url`), with its own lake dir. */
+async function node(schema: string, clock: ManualClock, rateLimits = false, url = PG_URL): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
   const server = await startServer(
-    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits, backend: 'postgres', postgres: { url: PG_URL, schema } },
+    { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits, backend: 'postgres', postgres: { url, schema } },
     { logger: false, clock },
   );
   cleanups.push(async () => {
@@ -31,6 +31,23 @@ async function node(schema: string, clock: ManualClock, rateLimits = false): Pro
     rmSync(dataDir, { recursive: true, force: true });
   });
   return server;
+}
+
+/** A crmId-keyed Person schema and its dataset `crm`, made through `api`; the dataset's id. */
+async function crmDataset(api: Api): Promise<string> {
+  const base = '/api/instances/default/manage';
+  const schema = await api('POST', `${base}/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
+  return String((await api('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schema.body.id) } })).body.id);
+}
+
+/** Two API nodes on a fresh schema (dropped afterwards), at one standing clock, with the crm dataset. */
+async function twoNodes(rateLimits = false): Promise<{ schema: string; clock: ManualClock; one: Api; two: Api; crm: string }> {
+  const schema = await freshSchemaName();
+  cleanups.push(() => dropSchema(schema));
+  const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+  const one = makeApi((await node(schema, clock, rateLimits)).url, ADMIN_KEY);
+  const two = makeApi((await node(schema, clock, rateLimits)).url, ADMIN_KEY);
+  return { schema, clock, one, two, crm: await crmDataset(one) };
 }
 
 describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
@@ -97,15 +114,9 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
   });
 
   it('a batch whose files went to another node (data dirs of their own) is refused at completion with what to do, and completes through the node that has them', async () => {
-    const schema = await freshSchemaName();
-    cleanups.push(() => dropSchema(schema));
-    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
-    const one = makeApi((await node(schema, clock)).url, ADMIN_KEY);
-    const two = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const { one, two, crm } = await twoNodes();
     const base = '/api/instances/default';
-    const s = await one('POST', `${base}/manage/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
-    const ds = await one('POST', `${base}/manage/datasets`, { body: { name: 'crm', schemaId: String(s.body.id) } });
-    const id = String((await one('POST', `${base}/batches`, { body: { datasetId: String(ds.body.id), format: 'csv' } })).body.id);
+    const id = String((await one('POST', `${base}/batches`, { body: { datasetId: crm, format: 'csv' } })).body.id);
     expect((await one('PUT', `${base}/batches/${id}/files/a.csv`, { raw: 'crmId\nF-1\nF-2\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
     const elsewhere = await two('POST', `${base}/batches/${id}/complete`);
     expect(elsewhere.status).toBe(409);
@@ -129,19 +140,10 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     const viaProxy = new URL(PG_URL);
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
-    const dataDir = mkdtempSync(join(tmpdir(), 'tessera-node-'));
-    const server = await startServer(
-      { port: 0, host: '127.0.0.1', dataDir, bootstrapAdminKey: ADMIN_KEY, logLevel: 'warn', usageTelemetry: true, rateLimits: true, backend: 'postgres', postgres: { url: viaProxy.toString(), schema } },
-      { logger: false, clock: new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0)) },
-    );
-    cleanups.push(async () => {
-      await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const server = await node(schema, new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0)), true, viaProxy.toString());
     const api = makeApi(server.url, ADMIN_KEY);
     const base = '/api/instances/default';
-    const s = await api('POST', `${base}/manage/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
-    await api('POST', `${base}/manage/datasets`, { body: { name: 'crm', schemaId: String(s.body.id) } });
+    await crmDataset(api);
     expect((await api('POST', `${base}/collection/crm`, { body: { record: { crmId: 'P-1' } } })).status).toBe(200);
 
     await proxy.down();
@@ -163,14 +165,8 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
   });
 
   it('a catalog change made through one node holds on the other within a second', async () => {
-    const schema = await freshSchemaName();
-    cleanups.push(() => dropSchema(schema));
-    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
-    const one = makeApi((await node(schema, clock)).url, ADMIN_KEY);
-    const two = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const { one, two } = await twoNodes();
     const base = '/api/instances/default/manage';
-    const schemaRes = await one('POST', `${base}/schemas`, { body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] } });
-    await one('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
     const send = (i: number) => two('POST', '/api/instances/default/collection/crm?syncValidation=true', { body: { record: { crmId: `W${i}`, identityMap: { loyaltyId: [{ id: `L${i}` }] } } } });
     // Node two has loaded the catalog: loyaltyId is no namespace of it.
     const before = await send(0);
@@ -189,16 +185,8 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
 
   /** Two API nodes with rate limits on, a standing clock, a crm dataset, and the instance's requests limit set. */
   async function twoLimitedNodes(requestsPerSecond: number) {
-    const schema = await freshSchemaName();
-    cleanups.push(() => dropSchema(schema));
-    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
-    const apiOne = makeApi((await node(schema, clock, true)).url, ADMIN_KEY);
-    const apiTwo = makeApi((await node(schema, clock, true)).url, ADMIN_KEY);
+    const { schema, clock, one: apiOne, two: apiTwo } = await twoNodes(true);
     const base = '/api/instances/default/manage';
-    const schemaRes = await apiOne('POST', `${base}/schemas`, {
-      body: { name: 'Person', class: 'profile', jsonSchema: { type: 'object', properties: { crmId: { type: 'string' } } }, identities: [{ path: 'crmId', namespace: 'crmId', primary: true }] },
-    });
-    await apiOne('POST', `${base}/datasets`, { body: { name: 'crm', schemaId: String(schemaRes.body.id) } });
     expect((await apiOne('PATCH', `${base}/settings`, { body: { rateLimits: { requestsPerSecond, messagesPerSecond: 1000, syncValidationPerMinute: 60 } } })).status).toBe(200);
     const send = (api: typeof apiOne, i: number) => api('POST', '/api/instances/default/collection/crm', { body: { record: { crmId: `R${i}` } } });
     return { schema, clock, apiOne, apiTwo, send };
