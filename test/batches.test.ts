@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { usePeopleServer } from './helpers/fixtures.js';
+import { batchEnd, usePeopleServer } from './helpers/fixtures.js';
 import type { Doc } from './helpers/server.js';
 
 const DATA = join(__dirname, '..', '..', 'shared', 'data');
@@ -52,11 +52,7 @@ async function runBatch(options: Record<string, unknown>, files: Array<[string, 
     expect(up.status, JSON.stringify(up.body)).toBe(200);
   }
   expect((await api('POST', `/api/instances/default/batches/${id}/complete`)).status).toBe(202);
-  for (;;) {
-    const b = await api('GET', `/api/instances/default/batches/${id}`);
-    if (String(b.body.status) !== 'processing' && String(b.body.status) !== 'loading') return b.body;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return batchEnd(api, id);
 }
 
 const csv = (name: string): string => readFileSync(join(DATA, name), 'utf8');

@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from '../src/server.js';
 import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
 import { ADMIN_KEY, makeApi, type Api } from './helpers/server.js';
 import { batchSurvivesKill } from './helpers/batch-crash.js';
+import { batchEnd } from './helpers/fixtures.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
 import { tcpProxy } from './helpers/tcp-proxy.js';
 
@@ -123,12 +124,7 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     expect(elsewhere.body.code).toBe('batch_files_elsewhere');
     expect((await two('GET', `${base}/batches/${id}`)).body.status).toBe('loading');
     expect((await one('POST', `${base}/batches/${id}/complete`)).status).toBe(202);
-    let b = await one('GET', `${base}/batches/${id}`);
-    while (String(b.body.status) === 'processing') {
-      await new Promise((r) => setTimeout(r, 20));
-      b = await one('GET', `${base}/batches/${id}`);
-    }
-    expect(b.body).toMatchObject({ status: 'success', counts: { rowsRead: 2, rowsApplied: 2, rowsFailed: 0 } });
+    expect(await batchEnd(one, id)).toMatchObject({ status: 'success', counts: { rowsRead: 2, rowsApplied: 2, rowsFailed: 0 } });
   });
 
   it('while PostgreSQL cannot be reached, requests are answered 503 store_unavailable with Retry-After, and served again once it is back', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { setupPeople } from './fixtures.js';
+import { batchEnd, setupPeople } from './fixtures.js';
 import type { ServerProcess } from './process.js';
 import { ADMIN_KEY, makeApi } from './server.js';
 
@@ -21,12 +21,9 @@ export async function batchSurvivesKill(start: () => Promise<ServerProcess>, row
 
   const again = await start();
   const api2 = makeApi(again.url, ADMIN_KEY);
-  let b = await api2('GET', `/api/instances/default/batches/${id}`);
-  for (const until = Date.now() + 45_000; String(b.body.status) === 'processing' && Date.now() < until; b = await api2('GET', `/api/instances/default/batches/${id}`)) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(b.body.status).toBe('success');
-  expect(b.body.counts).toEqual({ rowsRead: rows, rowsApplied: rows, rowsFailed: 0 });
+  const b = await batchEnd(api2, id);
+  expect(b.status).toBe('success');
+  expect(b.counts).toEqual({ rowsRead: rows, rowsApplied: rows, rowsFailed: 0 });
   const customers = new Set<string>();
   for (let after = ''; ; ) {
     const page = await api2('GET', `/api/instances/default/profiles?limit=1000${after ? `&after=${after}` : ''}`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { startTestServer, type Api, type TestServer } from './server.js';
+import { startTestServer, type Api, type Doc, type TestServer } from './server.js';
 import type { Clock } from '../../src/domain/clock.js';
 
 /** A profile schema in XDM's API form with the usual person fields and identity fields. */
@@ -89,4 +89,17 @@ export function usePeopleServer(clock?: Clock): { ts: TestServer; ds: Setup } {
   });
   afterAll(async () => ctx.ts.close());
   return ctx;
+}
+
+/**
+ * A completed batch once it has ended (no longer `processing`), polled every 50 ms; as it stands
+ * after `deadlineMs` if it has not ended by then (the test's assertions then say so).
+ */
+export async function batchEnd(api: Api, id: string, deadlineMs = 45_000, instance = 'default'): Promise<Doc> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const b = await api('GET', `/api/instances/${instance}/batches/${id}`);
+    if (String(b.body.status) !== 'processing' || Date.now() >= until) return b.body;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
