@@ -12,6 +12,7 @@ import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqlEndpoint } from '../storage/sqlite/sql-endpoint.js';
 import { TransactionQueue } from '../storage/sqlite/transaction-queue.js';
 import { TesseraError } from '../domain/errors.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /**
  * The writer thread: the one writer of the lake and of profile state. A group commit is one hop
@@ -22,6 +23,7 @@ import { TesseraError } from '../domain/errors.js';
 const data = workerData as ApplyWorkerData;
 const port = parentPort!;
 const db = openDatabase(data.dbFile, { writer: true });
+const checkpointer = new WalCheckpointer(data.dbFile);
 // One queue of transactions for the connection: group commits, upkeep and the main thread's writes.
 const transactions = new TransactionQueue(db);
 const sql = new SqliteClient(db, transactions);
@@ -53,7 +55,7 @@ port.on('message', (m: ToApplyWorker) => {
   else if (m.type === 'sql') answer(m.id, mainThreadSql.handle(m.request), (answer) => ({ sql: answer }));
   else if (m.type === 'refresh') answer(m.id, engine.refresh(m.instanceId, m.runId, m.config, m.now, (stage) => send({ type: 'progress', id: m.id, stage })), (refresh) => ({ refresh }));
   else if (m.type === 'close') {
-    void Promise.all([writer.close(), lake.close()]).then(() => {
+    void Promise.all([writer.close(), lake.close(), checkpointer.close()]).then(() => {
       db.close();
       send({ type: 'closed' });
       port.close();

@@ -21,7 +21,9 @@ export function openDatabase(file: string, options: { readonly?: boolean; writer
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     // Checkpoint in larger, rarer steps: each commit then appends to the WAL and seldom copies back.
-    db.pragma('wal_autocheckpoint = 16384');
+    // The writer thread's connection leaves the copying to a checkpointer thread (WalCheckpointer)
+    // and checkpoints itself only at 256 MB of WAL, the remainder since that thread's last pass.
+    db.pragma(`wal_autocheckpoint = ${options.writer ? 65536 : 16384}`);
     migrate(db);
   }
   db.pragma(`cache_size = ${options.writer ? -32768 : -65536}`);
