@@ -153,11 +153,21 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
       expect(res.headers.get('retry-after')).toBe('1');
     }
     expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    // Usage telemetry cannot be written meanwhile: the flush fails, and what it held is kept.
+    expect((await api('GET', `${base}/manage/usage?groupBy=operation,status`)).status).toBe(503);
 
     await proxy.up();
     expect((await api('POST', `${base}/collection/crm`, { body: { record: { crmId: 'P-3' } } })).status).toBe(200);
     expect((await api('GET', `${base}/profiles?identity=crmId:P-1`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const usage = await api<{ groups: Array<{ operation: string; status: number; requests: number }> }>('GET', `${base}/manage/usage?groupBy=operation,status`);
+    expect(usage.status).toBe(200);
+    const requests = (operation: string, status: number): number | undefined => usage.body.groups.find((g) => g.operation === operation && g.status === status)?.requests;
+    expect(requests('POST /api/instances/:instanceId/collection/:datasetId', 200)).toBe(2);
+    expect(requests('POST /api/instances/:instanceId/collection/:datasetId', 503)).toBe(1);
+    expect(requests('GET /api/instances/:instanceId/profiles', 503)).toBe(1);
+    expect(requests('GET /api/instances/:instanceId/profiles', 200)).toBe(1);
+    expect(requests('GET /api/instances/:instanceId/manage/usage', 503)).toBe(1);
   });
 
   it('a catalog change made through one node holds on the other within a second', async () => {

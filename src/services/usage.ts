@@ -49,11 +49,23 @@ export class UsageService {
     observe(row.histogram, e.latencyMs);
   }
 
+  /** Writes what was recorded since the last flush; what the store could not take is kept for the next one. */
   async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const rows = [...this.pending.values()];
     this.pending = new Map();
-    await this.deps.store.add(rows);
+    try {
+      await this.deps.store.add(rows);
+    } catch (err) {
+      // The store adds all of the rows or none: they go back, with what was recorded meanwhile.
+      for (const row of rows) {
+        const key = usageKey(row);
+        const since = this.pending.get(key);
+        if (since) add(row, since);
+        this.pending.set(key, row);
+      }
+      throw err;
+    }
     await this.deps.store.deleteBefore(this.deps.clock.now() - USAGE_RETENTION_MS);
   }
 

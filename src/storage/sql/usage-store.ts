@@ -40,46 +40,12 @@ const toUsage = (r: Row): UsageRow => ({
 export class SqlUsageStore implements UsageStore {
   constructor(private readonly db: SqlClient) {}
 
+  /** All of the rows or none (one transaction), so that rows that could not be added can be added again. */
   async add(rows: readonly UsageRow[]): Promise<void> {
     // In a fixed order, so that two nodes adding the same rows lock them in the same order.
     const sorted = rows.map((r) => ({ r, key: usageKey(r) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((x) => x.r);
-    for (let i = 0; i < sorted.length; i += ROWS_PER_STATEMENT) await this.addSome(sorted.slice(i, i + ROWS_PER_STATEMENT));
-  }
-
-  /**
-   * Three statements however many rows: claim and lock them (a concurrent writer, another node,
-   * waits for this one), read what they hold, write the sums. (On the embedded backend each is a
-   * round trip to the writer thread, whose queue the transaction holds meanwhile.)
-   */
-  private async addSome(rows: readonly UsageRow[]): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await tx.run(
-        `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
-         VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]')").join(', ')}
-         ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = usage.count`,
-        rows.flatMap(usageKeyValues),
-      );
-      const instances = [...new Set(rows.map((r) => r.instanceId))];
-      const buckets = [...new Set(rows.map((r) => r.bucketStart))];
-      const held = await tx.all<Row>(
-        `SELECT * FROM usage WHERE instance_id IN (${instances.map(() => '?').join(', ')}) AND bucket_start IN (${buckets.map(() => '?').join(', ')})`,
-        [...instances, ...buckets],
-      );
-      const old = new Map(held.map((h) => toUsage(h)).map((u) => [usageKey(u), u]));
-      const values: Array<string | number> = [];
-      for (const r of rows) {
-        const was = old.get(usageKey(r))!;
-        const hist = [...r.histogram];
-        merge(hist, was.histogram);
-        values.push(...usageKeyValues(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytesIn, r.bytesOut + was.bytesOut, r.latencyMsSum + was.latencyMsSum, JSON.stringify(hist));
-      }
-      await tx.run(
-        `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
-         VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-         ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = excluded.count, records = excluded.records, bytes_in = excluded.bytes_in,
-           bytes_out = excluded.bytes_out, latency_ms_sum = excluded.latency_ms_sum, histogram = excluded.histogram`,
-        values,
-      );
+      for (let i = 0; i < sorted.length; i += ROWS_PER_STATEMENT) await addSome(tx, sorted.slice(i, i + ROWS_PER_STATEMENT));
     });
   }
 
@@ -90,4 +56,39 @@ export class SqlUsageStore implements UsageStore {
   async deleteBefore(time: number): Promise<void> {
     await this.db.run('DELETE FROM usage WHERE bucket_start < ?', [time]);
   }
+}
+
+/**
+ * Three statements however many rows: claim and lock them (a concurrent writer, another node,
+ * waits for this one), read what they hold, write the sums. (On the embedded backend each is a
+ * round trip to the writer thread, whose queue the transaction holds meanwhile.)
+ */
+async function addSome(tx: SqlClient, rows: readonly UsageRow[]): Promise<void> {
+  await tx.run(
+    `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
+     VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '[]')").join(', ')}
+     ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = usage.count`,
+    rows.flatMap(usageKeyValues),
+  );
+  const instances = [...new Set(rows.map((r) => r.instanceId))];
+  const buckets = [...new Set(rows.map((r) => r.bucketStart))];
+  const held = await tx.all<Row>(
+    `SELECT * FROM usage WHERE instance_id IN (${instances.map(() => '?').join(', ')}) AND bucket_start IN (${buckets.map(() => '?').join(', ')})`,
+    [...instances, ...buckets],
+  );
+  const old = new Map(held.map((h) => toUsage(h)).map((u) => [usageKey(u), u]));
+  const values: Array<string | number> = [];
+  for (const r of rows) {
+    const was = old.get(usageKey(r))!;
+    const hist = [...r.histogram];
+    merge(hist, was.histogram);
+    values.push(...usageKeyValues(r), r.count + was.count, r.records + was.records, r.bytesIn + was.bytesIn, r.bytesOut + was.bytesOut, r.latencyMsSum + was.latencyMsSum, JSON.stringify(hist));
+  }
+  await tx.run(
+    `INSERT INTO usage (${KEY_COLUMNS}, count, records, bytes_in, bytes_out, latency_ms_sum, histogram)
+     VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+     ON CONFLICT (${KEY_COLUMNS}) DO UPDATE SET count = excluded.count, records = excluded.records, bytes_in = excluded.bytes_in,
+       bytes_out = excluded.bytes_out, latency_ms_sum = excluded.latency_ms_sum, histogram = excluded.histogram`,
+    values,
+  );
 }
