@@ -11,8 +11,8 @@ export interface WalCheckpointerData {
 /**
  * Checkpoints the embedded state database's WAL on a thread of its own, so that the writer thread
  * never stops for one. A checkpoint of the writer's own (SQLite's automatic one) copies the WAL
- * into the database file and then waits for the disk to sync it: at 1,000,000 people that was
- * most of the time the writer spent off the CPU during `bench:ingest`'s batch phase. The writer
+ * into the database file and then waits for the disk to sync it: in `bench:ingest`'s batch phase
+ * (300,000 people) that wait was most of the time the writer spent off the CPU. The writer
  * keeps a checkpoint of its own only at a larger WAL (see `openDatabase`), where it restarts the
  * WAL and has little left to copy.
  */
