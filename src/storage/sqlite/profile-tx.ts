@@ -6,60 +6,24 @@ import type { FailedRecord, FragmentScanRow, IdentityWarning, MergeRow, NewActiv
 
 type Stmt = Database.Statement;
 
-/**
- * A merge as one statement: a row inserted into this temporary table runs every step of the merge
- * inside SQLite (a statement of its own from here each cost a call, bindings and a reset). The
- * absorbed profile's identities, fragments and activities move to the survivor; its overrides
- * too, where the survivor's own for a field is not newer; aliases that pointed at it point at
- * the survivor; it becomes an alias itself; its row goes; the merge is recorded; the survivor is
- * touched. Temporary, so it exists only on the writer's connection.
- *
- * SQLite plans `WHERE instance_id = ? AND customer_id = ?` on these tables as a scan of the
- * instance by primary key, and a trigger's UPDATE may not name its index (INDEXED BY): rows are
- * found through the customer index in a subquery and updated by primary key.
- */
-const MERGE_STEP = `
-CREATE TEMP TABLE IF NOT EXISTS merge_step (
-  instance_id TEXT NOT NULL, id TEXT NOT NULL, survivor_id TEXT NOT NULL, absorbed_id TEXT NOT NULL,
-  dataset_id TEXT, record_key TEXT, at INTEGER NOT NULL
-);
-CREATE TEMP TRIGGER IF NOT EXISTS merge_step_apply AFTER INSERT ON merge_step BEGIN
-  UPDATE identities SET customer_id = NEW.survivor_id WHERE (instance_id, namespace, value) IN (
-    SELECT instance_id, namespace, value FROM identities INDEXED BY identities_customer WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id);
-  UPDATE fragments SET customer_id = NEW.survivor_id WHERE (instance_id, dataset_id, record_key) IN (
-    SELECT instance_id, dataset_id, record_key FROM fragments INDEXED BY fragments_customer WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id);
-  UPDATE activities SET customer_id = NEW.survivor_id WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id;
-  INSERT INTO overrides (instance_id, customer_id, path, value, set_at, valid_until, caller, request_id)
-    SELECT instance_id, NEW.survivor_id, path, value, set_at, valid_until, caller, request_id FROM overrides
-    WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id
-    ON CONFLICT (instance_id, customer_id, path) DO UPDATE SET value = excluded.value, set_at = excluded.set_at,
-      valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
-    WHERE excluded.set_at >= overrides.set_at;
-  DELETE FROM overrides WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id;
-  UPDATE customer_aliases SET survivor_id = NEW.survivor_id WHERE (instance_id, old_id) IN (
-    SELECT instance_id, old_id FROM customer_aliases INDEXED BY customer_aliases_survivor WHERE instance_id = NEW.instance_id AND survivor_id = NEW.absorbed_id);
-  INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (NEW.instance_id, NEW.absorbed_id, NEW.survivor_id, NEW.at);
-  DELETE FROM profiles WHERE instance_id = NEW.instance_id AND customer_id = NEW.absorbed_id;
-  INSERT OR IGNORE INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at)
-    VALUES (NEW.instance_id, NEW.id, NEW.survivor_id, NEW.absorbed_id, NEW.dataset_id, NEW.record_key, NEW.at);
-  UPDATE profiles SET updated_at = MAX(updated_at, NEW.at) WHERE instance_id = NEW.instance_id AND customer_id = NEW.survivor_id;
-  DELETE FROM merge_step;
-END;`;
-
 /** The write side of profile state on SQLite: prepared once, used inside one transaction at a time. */
 export class SqliteProfileTx implements ProfileTx {
   private readonly s: Record<string, Stmt>;
   private readonly bySize = new Map<number, Stmt>();
 
   constructor(private readonly db: Database.Database) {
-    db.exec(MERGE_STEP);
     const p = (sql: string): Stmt => db.prepare(sql);
     this.s = {
       owner: p('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?').pluck(),
       valuesOf: p('SELECT namespace, value FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       createProfile: p('INSERT INTO profiles (instance_id, customer_id, created_at, updated_at) VALUES (?, ?, ?, ?)'),
+      moveIdentities: p('UPDATE identities INDEXED BY identities_customer SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveFragments: p('UPDATE fragments INDEXED BY fragments_customer SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveActivities: p('UPDATE activities SET customer_id = ? WHERE instance_id = ? AND customer_id = ?'),
+      moveAliases: p('UPDATE customer_aliases INDEXED BY customer_aliases_survivor SET survivor_id = ? WHERE instance_id = ? AND survivor_id = ?'),
+      addAlias: p('INSERT OR REPLACE INTO customer_aliases (instance_id, old_id, survivor_id, merged_at) VALUES (?, ?, ?, ?)'),
       deleteProfile: p('DELETE FROM profiles WHERE instance_id = ? AND customer_id = ?'),
-      merge: p('INSERT INTO merge_step (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      addMerge: p('INSERT OR IGNORE INTO merges (instance_id, id, survivor_id, absorbed_id, dataset_id, record_key, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       graph: p('SELECT namespace, value, first_seen AS firstSeen FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?'),
       graphSize: p('SELECT count(*) FROM identities INDEXED BY identities_customer WHERE instance_id = ? AND customer_id = ?').pluck(),
       dropIdentity: p('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?'),
@@ -83,6 +47,7 @@ export class SqliteProfileTx implements ProfileTx {
            valid_until = excluded.valid_until, caller = excluded.caller, request_id = excluded.request_id
          WHERE excluded.set_at >= overrides.set_at`,
       ),
+      overridesOf: p('SELECT path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = ? AND customer_id = ?'),
       dropOverridesOf: p('DELETE FROM overrides WHERE instance_id = ? AND customer_id = ?'),
       sweepOverrides: p('DELETE FROM overrides WHERE valid_until <= ?'),
       sweepActivities: p('DELETE FROM activities WHERE valid_until IS NOT NULL AND valid_until <= ?'),
@@ -154,7 +119,21 @@ export class SqliteProfileTx implements ProfileTx {
   }
 
   mergeProfiles(instanceId: string, m: MergeRow): void {
-    this.s['merge']!.run(instanceId, m.id, m.survivorId, m.absorbedId, m.datasetId, m.recordKey, m.at);
+    const { survivorId: to, absorbedId: from } = m;
+    this.s['moveIdentities']!.run(to, instanceId, from);
+    this.s['moveFragments']!.run(to, instanceId, from);
+    this.s['moveActivities']!.run(to, instanceId, from);
+    // Overrides follow the person; where both had one for a field, the newer stays.
+    const moved = this.s['overridesOf']!.all(instanceId, from) as Array<{ path: string; value: string; set_at: number; valid_until: number; caller: string | null; request_id: string }>;
+    if (moved.length > 0) {
+      for (const o of moved) this.s['upsertOverride']!.run(instanceId, to, o.path, o.value, o.set_at, o.valid_until, o.caller, o.request_id);
+      this.s['dropOverridesOf']!.run(instanceId, from);
+    }
+    this.s['moveAliases']!.run(to, instanceId, from);
+    this.s['addAlias']!.run(instanceId, from, to, m.at);
+    this.s['deleteProfile']!.run(instanceId, from);
+    this.s['addMerge']!.run(instanceId, m.id, to, from, m.datasetId, m.recordKey, m.at);
+    this.s['touch']!.run(m.at, instanceId, to);
   }
 
   linkIdentities(instanceId: string, customerId: string, identities: readonly Identity[], at: number): void {
