@@ -6,6 +6,7 @@ import { deleteStream, NATS_URL, natsForTests } from './helpers/nats.js';
 import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
 import { processJanitor, runCli, spawnServer, spawnWorker, type ServerProcess } from './helpers/process.js';
 import { makeApi } from './helpers/server.js';
+import { tcpProxy } from './helpers/tcp-proxy.js';
 
 /**
  * The scale-out mode as processes: API nodes (`tessera serve --nats-url …`) and workers
@@ -366,4 +367,38 @@ describe.skipIf(!ready)('scale-out on PostgreSQL and NATS JetStream (processes)'
     await until('every record applied', async () => (await appliedIds(c)).length === acked.length);
     expect(await appliedIds(c)).toEqual([...acked].sort());
   }, 300_000);
+
+  it('readiness: while NATS cannot be reached an API node answers /readyz 503 naming the ingestion log, and 200 again once NATS is back', async () => {
+    const c = await cluster();
+    const [host, port] = NATS_URL.split(':') as [string, string];
+    const proxy = await tcpProxy({ host, port: Number(port) });
+    teardown.push(() => proxy.close());
+    const api = janitor.track(await spawnServer(['--backend', 'postgres', '--data-dir', janitor.tempDir()], { ...c.env, TESSERA_NATS_URL: `127.0.0.1:${proxy.port}` }));
+    await setUp(api.url);
+    const readiness = async (): Promise<{ status: number; body: { status: string; reason?: string } }> => {
+      const res = await fetch(`${api.url}/readyz`);
+      return { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+    };
+    expect(await readiness()).toMatchObject({ status: 200, body: { status: 'ready' } });
+
+    await proxy.down();
+    const down = await readiness();
+    expect(down.status).toBe(503);
+    expect(down.body.status).toBe('unavailable');
+    expect(down.body.reason).toMatch(/^the ingestion log does not answer: /);
+    // Alive all the same: a liveness probe must not restart a node for its broker's outage.
+    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+
+    await proxy.up();
+    await until('ready again', async () => (await readiness()).status === 200, 30_000);
+    const post = await fetch(`${api.url}${base}/collection/visits`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(record('r-1', ['email:r1@ex.com'])),
+    });
+    expect(post.status).toBe(200);
+    await c.worker();
+    await until('the record applied', async () => (await appliedIds(c)).length === 1);
+    expect(await appliedIds(c)).toEqual(['r-1']);
+  }, 120_000);
 });

@@ -26,5 +26,7 @@ export interface IngestionLog {
   lastSeqs(): Promise<number[]>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
   trim(partition: number, belowSeq: number): Promise<void>;
+  /** Resolves when the log answers now (within a second); throws why it does not (readiness). */
+  check(): Promise<void>;
   close(): Promise<void>;
 }

@@ -78,6 +78,8 @@ export interface Tessera {
   profiles: ProfileService;
   /** Null while the writer thread runs; why it stopped otherwise (readiness). */
   writerError(): string | null;
+  /** Scale-out: null while the ingestion log answers; why it does not otherwise (readiness). Embedded: always null. */
+  logError(): Promise<string | null>;
   /** Applies what the lake holds beyond the last applied point (after a crash). */
   recover(): Promise<number>;
   /** Recomputes every derived table of an instance (or of all) from the lake, then refreshes those with unification settings; returns the records applied. */
@@ -186,6 +188,7 @@ export async function openTessera(options: TesseraOptions): Promise<Tessera> {
     records: new SourceRecordService({ catalog, profiles, committer, clock }),
     explainer: new MatchExplainer({ catalog, control, runs, profiles, reader }),
     writerError: () => worker.error?.message ?? null,
+    logError: async () => (log ? log.check().then(() => null, (err: unknown) => (err as Error).message) : null),
     async recover() {
       // Scale-out: the log is what recovers (workers resume from their offsets); the lake is the lake writer's.
       const replayed = log ? 0 : await replayLakeTail({ lake, reader, committer, catalog });

@@ -12,6 +12,8 @@ export const healthRoutes: FastifyPluginAsync<{ t: Tessera }> = async (app, { t 
     }
     const writer = t.writerError();
     if (writer !== null) return reply.status(503).send({ status: 'unavailable', reason: `the writer thread stopped: ${writer}` });
+    const log = await t.logError();
+    if (log !== null) return reply.status(503).send({ status: 'unavailable', reason: `the ingestion log does not answer: ${log}` });
     return { status: 'ready', queueDepth: t.commitQueueDepth() };
   });
 };

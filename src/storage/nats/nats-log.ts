@@ -17,6 +17,8 @@ export interface NatsLogOptions {
 const LIMIT_CODES: ReadonlySet<number> = new Set([10077, 10078]);
 /** Where a reader stops pulling until its buffer is worked off. */
 const READER_BUFFER_BYTES = 16 * 1024 * 1024;
+/** How long a readiness check waits for JetStream to answer. */
+const CHECK_TIMEOUT_MS = 1_000;
 
 class NatsLogReader implements LogReader {
   private readonly buffer: LoggedMessage[] = [];
@@ -89,6 +91,8 @@ export class NatsIngestionLog implements IngestionLog {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly options: NatsLogOptions,
+    /** Answers readiness checks: its requests time out after CHECK_TIMEOUT_MS. */
+    private readonly probe: JetStreamManager,
   ) {}
 
   static async open(options: NatsLogOptions): Promise<NatsIngestionLog> {
@@ -121,7 +125,7 @@ export class NatsIngestionLog implements IngestionLog {
       if (!(err instanceof JetStreamApiError) || err.code !== 10059) throw err;
       await jsm.streams.add(config);
     }
-    return new NatsIngestionLog(nc, jetstream(nc), jsm, options);
+    return new NatsIngestionLog(nc, jetstream(nc), jsm, options, await jetstreamManager(nc, { timeout: CHECK_TIMEOUT_MS, checkAPI: false }));
   }
 
   get partitions(): number {
@@ -170,6 +174,14 @@ export class NatsIngestionLog implements IngestionLog {
     await this.jsm.streams.purge(this.options.stream, { filter: this.subject(partition), seq: belowSeq });
   }
 
+  async check(): Promise<void> {
+    if (this.nc.isClosed()) throw new Error('the connection to NATS is closed');
+    try {
+      await this.probe.streams.info(this.options.stream);
+    } catch (err) {
+      throw new Error(`NATS JetStream does not answer for the stream ${this.options.stream}: ${(err as Error).message}`);
+    }
+  }
 
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
