@@ -127,6 +127,44 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     expect(await batchEnd(one, id)).toMatchObject({ status: 'success', counts: { rowsRead: 2, rowsApplied: 2, rowsFailed: 0 } });
   });
 
+  it('a batch left processing by a node that never comes back (its files in that node\'s own data dir) is failed by another node after the grace period, saying what to do', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const clock = new ManualClock(Date.UTC(2026, 6, 1, 2, 0, 0));
+    const one = makeApi((await node(schema, clock)).url, ADMIN_KEY);
+    const crm = await crmDataset(one);
+    const base = '/api/instances/default';
+    const id = String((await one('POST', `${base}/batches`, { body: { datasetId: crm, format: 'csv' } })).body.id);
+    expect((await one('PUT', `${base}/batches/${id}/files/a.csv`, { raw: 'crmId\nO-1\n', headers: { 'content-type': 'text/csv' } })).status).toBe(200);
+    // As node one leaves it when it dies mid-import: completed, processing, and its lock held by that node's session until then.
+    const elsewhere = new pg.Client({ connectionString: PG_URL });
+    await elsewhere.connect();
+    await elsewhere.query(`UPDATE ${schema}.batches SET status = 'processing', completed_at = $2 WHERE id = $1`, [id, clock.now()]);
+    await elsewhere.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${schema}/batch/default/${id}`]);
+    const two = await node(schema, clock);
+    const statusOf = async () => (await makeApi(two.url, ADMIN_KEY)('GET', `${base}/batches/${id}`)).body;
+    const look = async (minutes: number): Promise<void> => {
+      clock.set(Date.UTC(2026, 6, 1, 2, 0, 0) + minutes * 60_000);
+      expect(await two.tessera.batches.resumeInterrupted()).toBe(0);
+    };
+    // Held by a live node, however long: left alone.
+    await look(0);
+    await look(30);
+    expect(await statusOf()).toMatchObject({ status: 'processing' });
+    // The node dies (its session ends, and its lock with it); node two first sees it so at 31 minutes.
+    await elsewhere.end();
+    await look(31);
+    await look(40);
+    expect(await statusOf()).toMatchObject({ status: 'processing' });
+    await look(41);
+    expect(await statusOf()).toEqual(
+      expect.objectContaining({
+        status: 'failed',
+        message: "the node that holds this batch's files stopped before it finished and no node has taken it up for 10 minutes; rows it applied stay applied; upload the files again in a new batch",
+      }),
+    );
+  });
+
   it('while PostgreSQL cannot be reached, requests are answered 503 store_unavailable with Retry-After, and served again once it is back', async () => {
     const schema = await freshSchemaName();
     cleanups.push(() => dropSchema(schema));

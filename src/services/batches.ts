@@ -28,6 +28,11 @@ const MAX_STORED_ERRORS = 10_000;
 const ERRORS_PER_WRITE = 500;
 /** How often a running batch's counts are written to the store (this node serves them live). */
 const PROGRESS_PERSIST_MS = 2000;
+/**
+ * How long a batch may stay `processing` with no node processing it and its files on none that
+ * looks before it is failed: long enough for its node to be started again and take it up.
+ */
+export const ORPHANED_BATCH_GRACE_MS = 10 * 60_000;
 /** A file at least this large is validated in two parts side by side (when the service is given somewhere to run the second). */
 const SPLIT_FROM_BYTES = 8 * 1024 * 1024;
 
@@ -58,6 +63,8 @@ interface ErrorKeeper {
 export class BatchService {
   private readonly running = new Map<string, Promise<void>>();
   private readonly progress: BatchProgress;
+  /** Batches in `processing` that no node processes and whose files are not here: since when this node has seen them so. */
+  private readonly orphanedSince = new Map<string, number>();
   /** Files validated (pass 1): whole, in two parts side by side, or whole after the parts could not be (a quoted value across the split). */
   readonly validatedFiles = { whole: 0, split: 0, fallback: 0 };
 
@@ -162,6 +169,11 @@ export class BatchService {
     if (this.running.has(key)) return false;
     const release = await this.deps.lock.tryAcquire(`batch/${key}`);
     if (!release) return false;
+    // Failed meanwhile by a node that saw it orphaned (resumeInterrupted): not taken up again.
+    if ((await this.deps.store.get(b.instanceId, b.id))?.status !== 'processing') {
+      await release();
+      return false;
+    }
     const run = this.process(b)
       .catch(async (err: unknown) => {
         await this.deps.store.update({ ...b, status: 'failed', message: `processing failed: ${err instanceof Error ? err.message : String(err)}`, finishedAt: this.deps.clock.now() });
@@ -181,17 +193,52 @@ export class BatchService {
    * acknowledged, so it is never left unfinished. Rows it had applied before are applied again,
    * which changes nothing (a fragment with the same content, an activity with the same id); the
    * lake then holds them twice, which a rebuild reads to the same state.
+   *
+   * A node keeps a batch's files in its own data dir: only a node that sees them (the same node
+   * started again, or one sharing the dir) can take the batch up. One that no node processes and
+   * whose files are not here is failed once this node has seen it so for ORPHANED_BATCH_GRACE_MS.
    */
   async resumeInterrupted(): Promise<number> {
     let resumed = 0;
-    for (const b of await this.deps.store.processing()) {
-      // A node keeps a batch's files in its own data dir: only a node that sees them (the same
-      // node started again, or one sharing the dir) can take the batch up.
-      if (!(await this.filesPresent(b))) continue;
+    const processing = await this.deps.store.processing();
+    const keys = new Set(processing.map((b) => `${b.instanceId}/${b.id}`));
+    for (const key of this.orphanedSince.keys()) if (!keys.has(key)) this.orphanedSince.delete(key);
+    for (const b of processing) {
+      if (!(await this.filesPresent(b))) {
+        await this.failIfOrphaned(b);
+        continue;
+      }
       const again: Batch = { ...b, rowsRead: 0, rowsApplied: 0, rowsFailed: 0, startedAt: null, message: null };
       if (await this.startProcessing(again)) resumed++;
     }
     return resumed;
+  }
+
+  /** A batch whose files are elsewhere: failed if no node has processed it for the grace period (its lock free every time this node looked). */
+  private async failIfOrphaned(b: Batch): Promise<void> {
+    const key = `${b.instanceId}/${b.id}`;
+    const release = await this.deps.lock.tryAcquire(`batch/${key}`);
+    if (!release) {
+      this.orphanedSince.delete(key); // a node is processing it
+      return;
+    }
+    try {
+      const now = this.deps.clock.now();
+      const since = this.orphanedSince.get(key);
+      if (since === undefined) this.orphanedSince.set(key, now);
+      if (since === undefined || now - since < ORPHANED_BATCH_GRACE_MS) return;
+      this.orphanedSince.delete(key);
+      const current = await this.deps.store.get(b.instanceId, b.id);
+      if (current?.status !== 'processing') return;
+      await this.deps.store.update({
+        ...current,
+        status: 'failed',
+        message: `the node that holds this batch's files stopped before it finished and no node has taken it up for ${ORPHANED_BATCH_GRACE_MS / 60_000} minutes; rows it applied stay applied; upload the files again in a new batch`,
+        finishedAt: now,
+      });
+    } finally {
+      await release();
+    }
   }
 
   private async filesPresent(b: Batch): Promise<boolean> {
