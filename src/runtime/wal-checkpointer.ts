@@ -6,6 +6,8 @@ export interface WalCheckpointerData {
   /** Pages waiting in the WAL from which a checkpoint is run. */
   minFrames: number;
   pollMs: number;
+  /** Quiet time (nothing committed) after which the WAL is copied back whole and truncated. */
+  idleMs: number;
 }
 
 /**
@@ -14,14 +16,14 @@ export interface WalCheckpointerData {
  * into the database file and then waits for the disk to sync it: in `bench:ingest`'s batch phase
  * (300,000 people) that wait was most of the time the writer spent off the CPU. The writer
  * keeps a checkpoint of its own only at a larger WAL (see `openDatabase`), where it restarts the
- * WAL and has little left to copy.
+ * WAL and has little left to copy. After `idleMs` without a commit the WAL is truncated.
  */
 export class WalCheckpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
-  constructor(dbFile: string, options: { minFrames?: number; pollMs?: number } = {}) {
-    this.worker = spawnWorker('wal-checkpointer-main', { dbFile, minFrames: options.minFrames ?? 16384, pollMs: options.pollMs ?? 50 } satisfies WalCheckpointerData);
+  constructor(dbFile: string, options: { minFrames?: number; pollMs?: number; idleMs?: number } = {}) {
+    this.worker = spawnWorker('wal-checkpointer-main', { dbFile, minFrames: options.minFrames ?? 16384, pollMs: options.pollMs ?? 50, idleMs: options.idleMs ?? 5_000 } satisfies WalCheckpointerData);
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     // A thread that fails leaves the writer's own checkpoint to bound the WAL: nothing is lost.
     this.worker.on('error', () => undefined);
