@@ -66,6 +66,7 @@ describe('streaming ingestion', () => {
     const tooLong = await ctx.ts.api('DELETE', `/api/instances/default/manage/datasets/crm/records/${'x'.repeat(2100)}`);
     expect(tooLong.status).toBe(414);
     expect(tooLong.body.code).toBe('path_segment_too_long');
+    expect(tooLong.body.message).toBe('a path segment (an id or record key) is longer than 2,048 characters');
   });
 
   it('replaying the same batch twice changes nothing', async () => {

@@ -22,9 +22,8 @@ import { entityRoutes } from './routes/entities.js';
 import { batchRoutes } from './routes/batches.js';
 import { refreshRoutes } from './routes/refresh.js';
 import { trackingRoutes, writeKeyRoutes } from './routes/tracking.js';
+import { BODY_LIMIT_BYTES, MAX_PATH_SEGMENT } from './request-limits.js';
 
-export const BODY_LIMIT_BYTES = 1024 * 1024;
-export const MAX_PATH_SEGMENT = 2048;
 
 export interface RegisteredRoute {
   method: string;

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { TesseraError, type ErrorKind } from '../domain/errors.js';
+import { BODY_LIMIT_BYTES, MAX_PATH_SEGMENT } from './request-limits.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   invalid: 400,
@@ -22,12 +23,12 @@ export interface ErrorBody {
 
 /** Fastify's own errors, given stable codes and messages that say what to fix. */
 const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', message: 'the request body is larger than the limit (1 MB); split it into several requests' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', message: `the request body is larger than the limit (${BODY_LIMIT_BYTES / (1024 * 1024)} MB); split it into several requests` },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: 'send the body as application/json' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'empty_body', message: 'the request body is empty; send a JSON document' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_content_length', message: 'the Content-Length header does not match the body' },
   FST_ERR_VALIDATION: { status: 400, code: 'invalid_request' },
-  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'path_segment_too_long', message: 'a path segment (an id or record key) is longer than 2,048 characters' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'path_segment_too_long', message: `a path segment (an id or record key) is longer than ${MAX_PATH_SEGMENT.toLocaleString('en-US')} characters` },
   FST_ERR_BAD_URL: { status: 400, code: 'invalid_url', message: 'the URL is not valid: each path segment must be percent-encoded UTF-8' },
 };
 
