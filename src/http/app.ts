@@ -24,7 +24,6 @@ import { refreshRoutes } from './routes/refresh.js';
 import { trackingRoutes, writeKeyRoutes } from './routes/tracking.js';
 import { BODY_LIMIT_BYTES, MAX_PATH_SEGMENT } from './request-limits.js';
 
-
 export interface RegisteredRoute {
   method: string;
   url: string;
