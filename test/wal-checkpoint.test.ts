@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
 import { readFileSync, statSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalCheckpointer } from '../src/runtime/wal-checkpointer.js';
+import { WAL_INDEX_HEADER_BYTES, walIndexFrames } from '../src/storage/sqlite/wal-index.js';
 import { processJanitor } from './helpers/process.js';
 
 const janitor = processJanitor();
@@ -28,12 +28,8 @@ function write(db: Database.Database, from: number, pages: number): void {
   })();
 }
 
-/** The WAL index header (https://www.sqlite.org/walformat.html): the last frame committed and the last one copied back. */
-function walIndex(file: string): { last: number; copied: number } {
-  const header = readFileSync(`${file}-shm`).subarray(0, 100);
-  const u32 = (at: number): number => (endianness() === 'LE' ? header.readUInt32LE(at) : header.readUInt32BE(at));
-  return { last: u32(16), copied: u32(96) };
-}
+/** The WAL index header: the last frame committed and the last one copied back. */
+const walIndex = (file: string): { last: number; copied: number } => walIndexFrames(readFileSync(`${file}-shm`).subarray(0, WAL_INDEX_HEADER_BYTES));
 
 const waitFor = async (check: () => boolean, ms: number): Promise<boolean> => {
   const deadline = Date.now() + ms;

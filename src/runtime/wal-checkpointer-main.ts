@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { WalCheckpointerData } from './wal-checkpointer.js';
+import { WAL_INDEX_HEADER_BYTES, walIndexFrames } from '../storage/sqlite/wal-index.js';
 
 /**
  * The checkpointer thread: once `minFrames` pages that the writer committed to the state
@@ -11,10 +11,8 @@ import type { WalCheckpointerData } from './wal-checkpointer.js';
  * WAL before the copy and the database file after it; those syncs wait on the disk here, not on
  * the writer thread.
  *
- * How many pages wait is read from the WAL index (the `-shm` file) every `pollMs`: its header holds
- * the last frame committed (`mxFrame`, bytes 16-19) and its checkpoint information the last frame
- * copied back (`nBackfill`, bytes 96-99), in the machine's byte order
- * (https://www.sqlite.org/walformat.html). Reading it takes no lock and costs one `pread`.
+ * How many pages wait is read from the WAL index's header (the `-shm` file; `walIndexFrames`) every
+ * `pollMs`. Reading it takes no lock and costs one `pread`.
  */
 const { dbFile, minFrames, pollMs, idleMs } = workerData as WalCheckpointerData;
 const port = parentPort!;
@@ -25,13 +23,13 @@ db.pragma('wal_autocheckpoint = 0');
 // A TRUNCATE checkpoint takes the write lock: it gives up at once rather than hold the writer up.
 db.pragma('busy_timeout = 0');
 const shm = openSync(`${dbFile}-shm`, 'r');
-const header = Buffer.alloc(100);
-const u32 = endianness() === 'LE' ? (at: number) => header.readUInt32LE(at) : (at: number) => header.readUInt32BE(at);
+const header = Buffer.alloc(WAL_INDEX_HEADER_BYTES);
 
 /** The WAL's frames: the last committed (`mxFrame`) and how many of them wait to be copied back (0 and 0 while the WAL index is not there to read). */
 function frames(): { last: number; waiting: number } {
   if (readSync(shm, header, 0, header.length, 0) < header.length) return { last: 0, waiting: 0 };
-  return { last: u32(16), waiting: Math.max(0, u32(16) - u32(96)) };
+  const { last, copied } = walIndexFrames(header);
+  return { last, waiting: Math.max(0, last - copied) };
 }
 
 /**
