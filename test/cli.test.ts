@@ -11,15 +11,16 @@ import { KEY_CACHE_MS } from '../src/services/keys.js';
 const janitor = processJanitor();
 const tempDir = janitor.tempDir;
 
-/** A port nothing listens on now (the system picks it), so the server given it can bind it. */
+/**
+ * A port nothing listens on now, below Linux's ephemeral range (32768–60999), so no client connection
+ * and no server on port 0 of a parallel test can be given it before the server under test binds it.
+ */
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
     const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
+    probe.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve(freePort()) : reject(e)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(port)));
   });
 afterEach(janitor.cleanup);
 
