@@ -15,6 +15,7 @@ import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqlProfileReader } from '../storage/sql/profile-reader.js';
 import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
 import type { SqlClient } from '../storage/sql/sql-client.js';
+import { lockDataDir, type DataDirLock } from '../storage/sqlite/data-dir-lock.js';
 import { openDatabase } from '../storage/sqlite/open.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
@@ -54,6 +55,17 @@ export interface Backend {
  * SQLite's write lock.
  */
 export async function embeddedBackend(dataDir: string): Promise<Backend> {
+  // One process at a time on the data dir (see lockDataDir); released when the backend closes.
+  const dataDirLock = lockDataDir(dataDir);
+  try {
+    return await openEmbedded(dataDir, dataDirLock);
+  } catch (err) {
+    dataDirLock.release();
+    throw err;
+  }
+}
+
+async function openEmbedded(dataDir: string, dataDirLock: DataDirLock): Promise<Backend> {
   const dbFile = join(dataDir, 'state.db');
   // Opened read-write: it applies the migrations before the writer starts.
   const main = openDatabase(dbFile);
@@ -78,6 +90,7 @@ export async function embeddedBackend(dataDir: string): Promise<Backend> {
       await worker.close();
       readerDb.close();
       main.close();
+      dataDirLock.release();
     },
   };
 }

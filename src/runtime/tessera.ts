@@ -113,9 +113,9 @@ export function openControl(dataDir: string, clock: Clock = systemClock): { cont
  */
 export async function openTessera(options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock;
+  if (options.nats && !options.postgres) throw new Error('the NATS ingestion log needs the postgres backend (--backend postgres)');
   const backend = options.postgres ? await postgresBackend(options.dataDir, options.postgres) : await embeddedBackend(options.dataDir);
   const { sql: mainSql, control, reader, lake, catalog, applier: worker } = backend;
-  if (options.nats && !options.postgres) throw new Error('the NATS ingestion log needs the postgres backend (--backend postgres)');
   const log = options.nats ? await NatsIngestionLog.open(options.nats) : undefined;
   const maxBatchRecords = options.maxBatchRecords ?? 4000;
   // Three groups at the writer: one applied while the next is synced to the lake and a third waits.
