@@ -28,7 +28,7 @@ function recordingStore(): { store: BatchStore; written: number[] } {
   const unused = (): never => {
     throw new Error('not used');
   };
-  const store: BatchStore = { create: unused, get: unused, list: unused, processing: unused, errors: unused, addErrors: unused, update: async (b) => void written.push(b.rowsApplied) };
+  const store: BatchStore = { create: unused, get: unused, list: unused, appliedThroughRow: unused, processing: unused, errors: unused, addErrors: unused, update: async (b) => void written.push(b.rowsApplied) };
   return { store, written };
 }
 

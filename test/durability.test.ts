@@ -3,7 +3,7 @@ import { openTessera } from '../src/runtime/tessera.js';
 import { bootstrap } from '../src/server.js';
 import { ADMIN_KEY, makeApi, startTestServer } from './helpers/server.js';
 import { setupPeople } from './helpers/fixtures.js';
-import { batchSurvivesKill } from './helpers/batch-crash.js';
+import { batchResumeKeepsNewerRecords, batchSurvivesKill } from './helpers/batch-crash.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
 
 const janitor = processJanitor();
@@ -95,5 +95,10 @@ describe('durability', () => {
   it('kill -9 while a completed batch is processing: on start it is processed again from its files and ends as it would have', async () => {
     const dataDir = tempDir();
     await batchSurvivesKill(async () => janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })), 60_000);
+  });
+
+  it('kill -9 during a batch: on start the rows it had applied are not applied again, so a later record of the same person stays', async () => {
+    const dataDir = tempDir();
+    await batchResumeKeepsNewerRecords(async () => janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })));
   });
 });

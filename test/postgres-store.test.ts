@@ -97,7 +97,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     cleanups.push(() => s.drop());
     await Promise.all([s.openAnother(), s.openAnother()]);
     const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it('merge_profiles moves what the absorbed profiles held to their final survivors, and leaves the planner settings of the transaction as they were', async () => {

@@ -7,7 +7,7 @@ import { ManualClock } from '../src/domain/clock.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
 import { ADMIN_KEY, makeApi, type Api } from './helpers/server.js';
-import { batchSurvivesKill } from './helpers/batch-crash.js';
+import { batchResumeKeepsNewerRecords, batchSurvivesKill } from './helpers/batch-crash.js';
 import { batchEnd } from './helpers/fixtures.js';
 import { processJanitor, spawnServer } from './helpers/process.js';
 import { tcpProxy } from './helpers/tcp-proxy.js';
@@ -93,6 +93,14 @@ describe.skipIf(!withPostgres)('several nodes on PostgreSQL', () => {
     const dataDir = janitor.tempDir();
     const args = ['--backend', 'postgres', '--postgres-url', PG_URL, '--postgres-schema', schema, '--data-dir', dataDir];
     await batchSurvivesKill(async () => janitor.track(await spawnServer(args, { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })), 20_000);
+  });
+
+  it('kill -9 of the node during a batch: started again, it does not apply the rows its committed transactions applied, so a later record of the same person stays', async () => {
+    const schema = await freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const dataDir = janitor.tempDir();
+    const args = ['--backend', 'postgres', '--postgres-url', PG_URL, '--postgres-schema', schema, '--data-dir', dataDir];
+    await batchResumeKeepsNewerRecords(async () => janitor.track(await spawnServer(args, { TESSERA_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY })));
   });
 
   it('a node that starts leaves alone a refresh run that another node is running, and fails one that a node which died left running', async () => {

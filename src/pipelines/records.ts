@@ -59,6 +59,8 @@ export interface CommitWork {
   logPosition?: { consumer: string; seq: number };
   /** The instance catalog's version the records were prepared under: a worker whose copy is older loads it again. */
   catalogVersion?: number;
+  /** Set by a batch import: the rows of its files read through the last of these records, stored in the same transaction (a batch resumed after a crash does not apply them again). */
+  batchRows?: { batchId: string; through: number };
 }
 
 /** The lake entry of a record (its optional fields set only when present; a spread of each costs more on the writer's hot path). */

@@ -43,6 +43,8 @@ export interface BatchStore {
   get(instanceId: string, id: string): Promise<Batch | undefined>;
   list(instanceId: string, datasetId: string | undefined, limit: number): Promise<Batch[]>;
   update(batch: Batch): Promise<void>;
+  /** The row of the batch's files (counted over all of them, in order) through which its records are applied; 0 before any. */
+  appliedThroughRow(instanceId: string, id: string): Promise<number>;
   /** Every instance's batches in `processing`: being processed, or left so by a node that stopped. */
   processing(): Promise<Batch[]>;
   addErrors(instanceId: string, batchId: string, firstSeq: number, errors: readonly RowError[]): Promise<void>;

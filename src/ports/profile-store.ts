@@ -161,6 +161,8 @@ export interface ProfileTx {
   recordWarning(instanceId: string, warning: IdentityWarning): Awaitable<void>;
   recordFailed(instanceId: string, failed: FailedRecord): Awaitable<void>;
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
+  /** A batch's rows (of its files, in order) read through `row` are applied: see `CommitWork.batchRows`. */
+  setBatchAppliedThrough(instanceId: string, batchId: string, row: number): Awaitable<void>;
   /** How far a consumer of the ingestion log has applied (0: nothing yet); locks the row until the transaction ends. */
   logOffset(consumer: string): Awaitable<number>;
   setLogOffset(consumer: string, seq: number): Awaitable<void>;

@@ -190,9 +190,11 @@ export class BatchService {
   /**
    * Processes again, from their files, the batches left in `processing` by a node that stopped
    * (a crash, a kill) before it finished them; returns how many it took up. A completed batch was
-   * acknowledged, so it is never left unfinished. Rows it had applied before are applied again,
-   * which changes nothing (a fragment with the same content, an activity with the same id); the
-   * lake then holds them twice, which a rebuild reads to the same state.
+   * acknowledged, so it is never left unfinished. The rows its committed transactions applied are
+   * not applied again (see `applyRows`). Only those of the groups that were at the writer when the
+   * node stopped (in the lake, not committed: applied at start from the lake) are applied once
+   * more, which changes nothing unless a newer record of the same person came in those last
+   * milliseconds, and the lake holds them twice, which a rebuild reads to the same state.
    *
    * A node keeps a batch's files in its own data dir: only a node that sees them (the same node
    * started again, or one sharing the dir) can take the batch up. One that no node processes and
@@ -411,6 +413,11 @@ export class BatchService {
    * previous ones (the committer keeps their order); after each, the batch as `progress` gives it
    * is stored with the rows applied so far. `onBad` hears of each bad row. A file that breaks
    * midway ends the reading (`fileError`) after what was submitted is applied.
+   *
+   * Each chunk's transaction also stores the row of the files it reaches (`batchRows`). A batch
+   * taken up again after a crash reads its rows from the start but submits none through that row:
+   * they were applied, and applying them again would put them after records of the same people
+   * that came in since (and in the lake a second time). Its good rows there count as applied.
    */
   private async applyRows(
     b: Batch,
@@ -418,6 +425,7 @@ export class BatchService {
     progress: (rowsRead: number) => Batch,
     onBad?: (errors: RowError[]) => Promise<void>,
   ): Promise<{ rows: number; applied: number; fileError?: FileError }> {
+    const appliedThrough = await this.deps.store.appliedThroughRow(b.instanceId, b.id);
     let rows = 0;
     let applied = 0;
     let chunk: PreparedRecord[] = [];
@@ -428,7 +436,7 @@ export class BatchService {
       chunk = [];
       chunkChars = 0;
       inFlight.push(
-        this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [] }).then(async () => {
+        this.deps.committer.submit({ instanceId: b.instanceId, records, failed: [], batchRows: { batchId: b.id, through: rows } }).then(async () => {
           applied += records.length;
           await this.progress.report({ ...progress(rows), rowsApplied: applied });
         }),
@@ -441,6 +449,10 @@ export class BatchService {
         rows++;
         if (!r.record) {
           if (r.errors) await onBad?.(r.errors);
+          continue;
+        }
+        if (rows <= appliedThrough) {
+          applied++;
           continue;
         }
         chunk.push(r.record);

@@ -127,6 +127,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
           }
         }
         for (const f of work.failed) await tx.recordFailed(work.instanceId, f);
+        if (work.batchRows) await tx.setBatchAppliedThrough(work.instanceId, work.batchRows.batchId, work.batchRows.through);
         results.push(outcomes);
       }
       for (const [segment, end] of watermarks) await tx.setLakeWatermark(segment, end);

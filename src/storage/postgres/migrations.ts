@@ -264,6 +264,11 @@ $fn$;`,
     name: 'merge_profiles: its row statements probe the indexes for the profiles of the call (they were planned as hash joins over whole tables)',
     sql: mergeProfilesFunction(true),
   },
+  {
+    version: 9,
+    name: 'batches: the row of its files through which a batch is applied, moved in the transaction that applies the rows',
+    sql: 'ALTER TABLE batches ADD COLUMN applied_through_row BIGINT NOT NULL DEFAULT 0;',
+  },
 ];
 
 /** Any fixed number: the advisory lock that serialises migrations across nodes. */

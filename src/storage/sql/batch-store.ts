@@ -70,6 +70,10 @@ export class SqlBatchStore implements BatchStore {
     );
   }
 
+  async appliedThroughRow(instanceId: string, id: string): Promise<number> {
+    return Number((await this.db.get<{ row: number | string }>('SELECT applied_through_row AS row FROM batches WHERE instance_id = ? AND id = ?', [instanceId, id]))?.row ?? 0);
+  }
+
   async processing(): Promise<Batch[]> {
     return (await this.db.all<BatchRow>("SELECT * FROM batches WHERE status = 'processing' ORDER BY completed_at, instance_id, id")).map(toBatch);
   }

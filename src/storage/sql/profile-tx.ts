@@ -353,6 +353,10 @@ export class SqlProfileTx implements ProfileTx {
     this.group.forget();
   }
 
+  async setBatchAppliedThrough(instanceId: string, batchId: string, row: number): Promise<void> {
+    await this.db.run('UPDATE batches SET applied_through_row = ? WHERE instance_id = ? AND id = ?', [row, instanceId, batchId]);
+  }
+
   async logOffset(consumer: string): Promise<number> {
     return (await this.db.get<{ seq: number }>('SELECT seq FROM log_offsets WHERE consumer = ? FOR UPDATE', [consumer]))?.seq ?? 0;
   }

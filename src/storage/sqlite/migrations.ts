@@ -184,6 +184,11 @@ ALTER TABLE fragments_by_rowid RENAME TO fragments;
 CREATE INDEX fragments_customer ON fragments(instance_id, customer_id);
 `,
   },
+  {
+    version: 11,
+    name: 'batches: the row of its files through which a batch is applied, moved in the transaction that applies the rows',
+    sql: 'ALTER TABLE batches ADD COLUMN applied_through_row INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 /** Applies the migrations not yet applied (`migrations`: all of them, unless a test builds an older store). */

@@ -69,6 +69,7 @@ export class SqliteProfileTx implements ProfileTx {
       setIdentity: p('UPDATE identities SET customer_id = ? WHERE instance_id = ? AND namespace = ? AND value = ?'),
       dropEnrichments: p('DELETE FROM enrichments WHERE instance_id = ?'),
       addEnrichment: p('INSERT INTO enrichments (instance_id, customer_id, attributes, run_id) VALUES (?, ?, ?, ?)'),
+      batchAppliedThrough: p('UPDATE batches SET applied_through_row = ? WHERE instance_id = ? AND id = ?'),
       watermark: p(
         'INSERT INTO lake_watermarks (segment, applied_offset) VALUES (?, ?) ON CONFLICT (segment) DO UPDATE SET applied_offset = MAX(applied_offset, excluded.applied_offset)',
       ),
@@ -272,6 +273,10 @@ export class SqliteProfileTx implements ProfileTx {
 
   setLakeWatermark(segment: string, offset: number): void {
     this.s['watermark']!.run(segment, offset);
+  }
+
+  setBatchAppliedThrough(instanceId: string, batchId: string, row: number): void {
+    this.s['batchAppliedThrough']!.run(row, instanceId, batchId);
   }
 
   logOffset(consumer: string): number {
