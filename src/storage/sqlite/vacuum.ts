@@ -1,0 +1,53 @@
+import type Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { notFound } from '../../domain/errors.js';
+import { lockDataDir } from './data-dir-lock.js';
+import { openDatabase } from './open.js';
+
+export interface StoreSize {
+  /** Pages times the page size: the file's size once the WAL is copied back. */
+  bytes: number;
+  pages: number;
+  /** Pages that hold nothing (left by dropped tables and deleted rows; later writes reuse them). */
+  freePages: number;
+}
+
+export interface VacuumResult {
+  before: StoreSize;
+  after: StoreSize;
+  seconds: number;
+}
+
+const sizeOf = (db: Database.Database): StoreSize => {
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  return { bytes: pages * (db.pragma('page_size', { simple: true }) as number), pages, freePages: db.pragma('freelist_count', { simple: true }) as number };
+};
+
+/**
+ * Rewrites the embedded data dir's `state.db` without its free pages (SQLite's VACUUM), then
+ * copies the WAL back and truncates it. It holds the data dir (`lockDataDir`), so it is refused
+ * while a server runs there, and no server starts on it meanwhile. The copy is made in a temporary
+ * file and then goes through the WAL: it needs about twice the store's live size free on disk.
+ */
+export function vacuumDataDir(dataDir: string): VacuumResult {
+  const file = join(dataDir, 'state.db');
+  if (!existsSync(file)) throw notFound('no_state_db', `data dir ${dataDir} holds no state.db: nothing to vacuum (is it the data dir a server ran on?)`);
+  const lock = lockDataDir(dataDir);
+  try {
+    const db = openDatabase(file);
+    try {
+      const before = sizeOf(db);
+      const started = performance.now();
+      // The copy on disk, not in memory (the connection keeps its temporary tables in memory).
+      db.pragma('temp_store = FILE');
+      db.exec('VACUUM');
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      return { before, after: sizeOf(db), seconds: (performance.now() - started) / 1000 };
+    } finally {
+      db.close();
+    }
+  } finally {
+    lock.release();
+  }
+}
