@@ -12,6 +12,7 @@ import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqlEndpoint } from '../storage/sqlite/sql-endpoint.js';
 import { TransactionQueue } from '../storage/sqlite/transaction-queue.js';
 import { TesseraError } from '../domain/errors.js';
+import { storageFull } from '../storage/storage-full.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 
 /**
@@ -35,10 +36,16 @@ const mainThreadSql = new SqlEndpoint(sql, transactions);
 const lake = new FsLake(data.lakeDir, { syncImportsOnThreadFromBytes: 64 * 1024 });
 const engine = createApplyEngine({ writer, reader: new SqliteProfileReader(db), lake, control, catalog });
 const send = (m: FromApplyWorker): void => port.postMessage(m);
+/** An error as it crosses to the main thread: a TesseraError (a store that found no room is one) keeps its kind, code and details. */
+const failed = (id: number, err: unknown): FromApplyWorker => {
+  const e = storageFull(err, 'the state database') ?? err;
+  if (e instanceof TesseraError) return { type: 'failed', id, message: e.message, code: e.code, kind: e.kind, ...(e.details !== undefined ? { details: e.details } : {}) };
+  return { type: 'failed', id, message: e instanceof Error ? e.message : String(e) };
+};
 const answer = <T>(id: number, work: Promise<T>, result: (value: T) => UpkeepResult): void => {
   work.then(
     (value) => send({ type: 'done', id, result: result(value) }),
-    (err: unknown) => send({ type: 'failed', id, message: err instanceof Error ? err.message : String(err), ...(err instanceof TesseraError ? { code: err.code } : {}) }),
+    (err: unknown) => send(failed(id, err)),
   );
 };
 
@@ -47,7 +54,7 @@ port.on('message', (m: ToApplyWorker) => {
   else if (m.type === 'commit') {
     engine.commitBatch(worksFromWire(m.works), m.now).then(
       (results) => send({ type: 'applied', id: m.id, results: outcomesToWire(results) }),
-      (err: unknown) => send({ type: 'failed', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) => send(failed(m.id, err)),
     );
   } else if (m.type === 'sweep') answer(m.id, engine.sweep(m.now), (r) => r);
   else if (m.type === 'reset') answer(m.id, engine.resetDerived(m.instanceId), () => ({}));

@@ -1,3 +1,4 @@
+import { TesseraError } from '../domain/errors.js';
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from './spawn-worker.js';
 import { outcomesFromWire, worksToWire } from '../pipelines/apply/apply-wire.js';
@@ -36,7 +37,7 @@ export class ApplyWorker {
       if (m.type === 'ready') onReady();
       else if (m.type === 'applied') this.settle(m.id, (p) => p.resolve(outcomesFromWire(m.results)));
       else if (m.type === 'done') this.settle(m.id, (p) => p.resolve(m.result));
-      else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {})));
+      else if (m.type === 'failed') this.settle(m.id, (p) => p.reject(m.kind && m.code ? new TesseraError(m.kind, m.code, m.message, m.details) : Object.assign(new Error(m.message), m.code ? { code: m.code } : {})));
       else if (m.type === 'progress') this.progress.get(m.id)?.(m.stage);
     });
     const fail = (err: Error): void => {

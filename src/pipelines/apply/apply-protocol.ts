@@ -1,3 +1,4 @@
+import type { ErrorKind } from '../../domain/errors.js';
 import type { UnificationConfig } from '../../domain/unify/config.js';
 import type { RefreshResult } from '../refresh/run-refresh.js';
 import type { WireOutcomes, WireWorks } from './apply-wire.js';
@@ -44,7 +45,7 @@ export type FromApplyWorker =
   | { type: 'ready' }
   | { type: 'applied'; id: number; results: WireOutcomes }
   | { type: 'done'; id: number; result: UpkeepResult }
-  | { type: 'failed'; id: number; message: string; code?: string }
+  | { type: 'failed'; id: number; message: string; code?: string; kind?: ErrorKind; details?: unknown }
   | { type: 'progress'; id: number; stage: string }
   | { type: 'closed' };
 

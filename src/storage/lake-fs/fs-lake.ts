@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -8,6 +8,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
+import { storageFull } from '../storage-full.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 const fdatasyncAsync = promisify(fdatasync);
@@ -108,9 +109,25 @@ export class FsLake implements Lake {
     this.syncImportsOnThreadFromBytes = options.syncImportsOnThreadFromBytes ?? Infinity;
   }
 
-  /** Writes the buffer here and syncs it, on this thread or off it. */
-  private async writeDurably(segment: OpenSegment, buffer: Buffer, syncOnThread: boolean): Promise<void> {
-    for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
+  /**
+   * Writes the buffer at the segment's end (its size before it: `start`) and syncs it, on this
+   * thread or off it. A write that fails partway (a full disk) is cut off again, so that the next
+   * append starts where the positions say and no line is torn in the middle of the segment; if
+   * even that fails, the segment is closed and the next append opens a new one (a torn last line
+   * of a segment is skipped by readers).
+   */
+  private async writeDurably(dir: string, segment: OpenSegment, start: number, buffer: Buffer, syncOnThread: boolean): Promise<void> {
+    try {
+      for (let off = 0; off < buffer.length; ) off += writeSync(segment.fd, buffer, off, buffer.length - off);
+    } catch (err) {
+      try {
+        ftruncateSync(segment.fd, start);
+        segment.size = start;
+      } catch {
+        void this.retire(dir, segment);
+      }
+      throw storageFull(err, 'the lake') ?? err;
+    }
     if (syncOnThread) {
       fdatasyncSync(segment.fd);
       return;
@@ -160,8 +177,9 @@ export class FsLake implements Lake {
       group.indexes.forEach((entryIndex, i) => {
         positions[entryIndex] = { segment: segment.relPath, end: segment.size + ends[i]! };
       });
+      const start = segment.size;
       segment.size += buffer.length;
-      writes.push(this.writeDurably(segment, buffer, importing && buffer.length >= this.syncImportsOnThreadFromBytes));
+      writes.push(this.writeDurably(dir, segment, start, buffer, importing && buffer.length >= this.syncImportsOnThreadFromBytes));
       if (segment.size >= SEGMENT_MAX_BYTES) void this.retire(dir, segment);
     }
     await Promise.all(writes);

@@ -1,0 +1,105 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { LakeLine } from '../src/ports/lake.js';
+import { FsLake } from '../src/storage/lake-fs/fs-lake.js';
+import { ingestBatch, setupPeople } from './helpers/fixtures.js';
+import { processJanitor, runCli, spawnServer } from './helpers/process.js';
+import { makeApi } from './helpers/server.js';
+
+/**
+ * A data dir on a small tmpfs of its own, so that the disk really fills up (ENOSPC). Mounting
+ * needs root (CAP_SYS_ADMIN): in CI this machine has it and the test must run; elsewhere it is
+ * skipped, saying why, when the mount is refused.
+ */
+const mountPoint = mkdtempSync(join(tmpdir(), 'tessera-full-'));
+const mount = (size: string, remount = false): boolean =>
+  spawnSync('mount', ['-t', 'tmpfs', '-o', `${remount ? 'remount,' : ''}size=${size}`, 'tmpfs', mountPoint]).status === 0;
+const mounted = mount('4m');
+if (!mounted) {
+  if (process.env['CI']) throw new Error(`could not mount a tmpfs at ${mountPoint}: the storage-full test needs root in CI`);
+  process.stderr.write(`storage-full test skipped: mounting a tmpfs at ${mountPoint} was refused (it needs root)\n`);
+}
+afterAll(() => {
+  if (mounted) spawnSync('umount', [mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+const janitor = processJanitor();
+afterEach(janitor.cleanup);
+
+const KEY = 'full-admin-key-0123456789';
+const PAD = 'x'.repeat(2000);
+
+describe.skipIf(!mounted)('a full disk under the data dir', () => {
+  it('answers 503 storage_full with Retry-After, keeps serving, takes the same batch once there is room, and loses nothing acknowledged', async () => {
+    const dataDir = join(mountPoint, 'data');
+    const start = async () => janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: KEY }));
+    const s = await start();
+    const api = makeApi(s.url, KEY);
+    const ds = await setupPeople(api);
+    const batchOf = (n: number) => Array.from({ length: 50 }, (_, i) => ({ datasetId: ds.crm, record: { crmId: `F-${n}-${i}`, personalEmail: { address: `f${n}.${i}@example.com` }, pad: PAD } }));
+
+    let acknowledged = 0;
+    let refused: { n: number; res: Awaited<ReturnType<typeof ingestBatch>> } | undefined;
+    for (let n = 0; n < 200 && !refused; n++) {
+      const res = await ingestBatch(api, batchOf(n));
+      if (res.status === 207) acknowledged++;
+      else refused = { n, res };
+    }
+    expect(refused, 'the disk never filled up').toBeDefined();
+    expect(acknowledged).toBeGreaterThan(0);
+    expect(refused!.res.status).toBe(503);
+    expect(refused!.res.headers.get('retry-after')).toBe('10');
+    expect(refused!.res.body.code).toBe('storage_full');
+    expect(String(refused!.res.body.message)).toMatch(/^the disk of Tessera's data is full \((ENOSPC|SQLITE_FULL) while writing the (lake|state database)\): nothing of this request was acknowledged; free space there \(or grow it\) and send it again$/);
+    expect((await api('GET', '/healthz')).status).toBe(200);
+    expect((await api('GET', `/api/instances/default/profiles?identity=crmId:F-0-0`)).status).toBe(200);
+
+    // Room again: the same batch is taken.
+    expect(mount('64m', true)).toBe(true);
+    expect((await ingestBatch(api, batchOf(refused!.n))).status).toBe(207);
+    acknowledged++;
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+
+    // The lake holds every acknowledged record whole: rebuilt from it, each of them is a profile.
+    const rebuilt = runCli(['rebuild', '--data-dir', dataDir]);
+    expect(rebuilt.status, rebuilt.stderr).toBe(0);
+    const again = makeApi((await start()).url, KEY);
+    const last = [...Array.from({ length: refused!.n }, (_, n) => n), refused!.n];
+    expect(last).toHaveLength(acknowledged);
+    for (const n of last) {
+      for (const i of [0, 49]) {
+        const p = await again('GET', `/api/instances/default/profiles?identity=crmId:F-${n}-${i}`);
+        expect(p.status, `F-${n}-${i}`).toBe(200);
+        expect(p.body.attributes).toMatchObject({ crmId: `F-${n}-${i}`, personalEmail: { address: `f${n}.${i}@example.com` } });
+      }
+    }
+  });
+
+  it('the lake cuts off a write the disk took only part of: the next append lands where its positions say, and every line reads back whole', async () => {
+    const lake = new FsLake(join(mountPoint, 'lake-only'));
+    const line = (i: number, pad: string): LakeLine => ({ instanceId: 'default', datasetId: 'ds', recordId: `r-${i}`, receivedAt: Date.UTC(2026, 10, 29), path: 'streaming', requestId: 'q', caller: null, recordJson: JSON.stringify({ i, pad }) });
+    const [first] = await lake.append([line(0, 'a')]);
+    // The disk full but for 40 KB, and a group of 200 KB.
+    const fs = statfsSync(mountPoint);
+    const filler = join(mountPoint, 'filler');
+    writeFileSync(filler, Buffer.alloc(Number(fs.bavail) * Number(fs.bsize) - 40 * 1024));
+    await expect(lake.append(Array.from({ length: 100 }, (_, i) => line(100 + i, 'x'.repeat(2000))))).rejects.toMatchObject({ code: 'storage_full', kind: 'unavailable' });
+    expect(statSync(join(mountPoint, 'lake-only', first!.segment)).size).toBe(first!.end);
+    rmSync(filler);
+    const next = await lake.append([line(1, 'b'), line(2, 'c')]);
+    expect(next.map((p) => p.segment)).toEqual([first!.segment, first!.segment]);
+    const read: Array<{ id: string; end: number }> = [];
+    for await (const { entry, end } of lake.read(first!.segment, 0)) read.push({ id: entry.recordId, end });
+    expect(read).toEqual([
+      { id: 'r-0', end: first!.end },
+      { id: 'r-1', end: next[0]!.end },
+      { id: 'r-2', end: next[1]!.end },
+    ]);
+    await lake.close();
+  });
+});
