@@ -128,16 +128,21 @@ export class FsLake implements Lake {
       }
       throw storageFull(err, 'the lake') ?? err;
     }
-    if (syncOnThread) {
-      fdatasyncSync(segment.fd);
-      return;
-    }
-    const sync = fdatasyncAsync(segment.fd);
-    segment.syncing.add(sync);
+    // A sync can fail for want of room too (a file system that allocates blocks only as it syncs).
     try {
-      await sync;
-    } finally {
-      segment.syncing.delete(sync);
+      if (syncOnThread) {
+        fdatasyncSync(segment.fd);
+        return;
+      }
+      const sync = fdatasyncAsync(segment.fd);
+      segment.syncing.add(sync);
+      try {
+        await sync;
+      } finally {
+        segment.syncing.delete(sync);
+      }
+    } catch (err) {
+      throw storageFull(err, 'the lake') ?? err;
     }
   }
 
