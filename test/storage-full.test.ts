@@ -2,11 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { LakeLine } from '../src/ports/lake.js';
 import { FsLake } from '../src/storage/lake-fs/fs-lake.js';
 import { ingestBatch, setupPeople } from './helpers/fixtures.js';
 import { processJanitor, runCli, spawnServer } from './helpers/process.js';
+import { dropSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
 import { makeApi } from './helpers/server.js';
 
 /**
@@ -14,17 +16,24 @@ import { makeApi } from './helpers/server.js';
  * needs root (CAP_SYS_ADMIN): in CI this machine has it and the test must run; elsewhere it is
  * skipped, saying why, when the mount is refused.
  */
+const mountAt = (dir: string, size: string, remount = false): boolean =>
+  spawnSync('mount', ['-t', 'tmpfs', '-o', `${remount ? 'remount,' : ''}size=${size}`, 'tmpfs', dir]).status === 0;
 const mountPoint = mkdtempSync(join(tmpdir(), 'tessera-full-'));
-const mount = (size: string, remount = false): boolean =>
-  spawnSync('mount', ['-t', 'tmpfs', '-o', `${remount ? 'remount,' : ''}size=${size}`, 'tmpfs', mountPoint]).status === 0;
+const mount = (size: string, remount = false): boolean => mountAt(mountPoint, size, remount);
 const mounted = mount('4m');
 if (!mounted) {
   if (process.env['CI']) throw new Error(`could not mount a tmpfs at ${mountPoint}: the storage-full test needs root in CI`);
   process.stderr.write(`storage-full test skipped: mounting a tmpfs at ${mountPoint} was refused (it needs root)\n`);
 }
-afterAll(() => {
+const withPostgres = mounted && (await postgresForTests());
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  // Every cleanup runs (the mounts are let go) even when one fails; the first failure is then reported.
+  const failures: unknown[] = [];
+  for (const c of cleanups.reverse()) await c().catch((err: unknown) => failures.push(err));
   if (mounted) spawnSync('umount', [mountPoint]);
   rmSync(mountPoint, { recursive: true, force: true });
+  if (failures.length > 0) throw failures[0];
 });
 
 const janitor = processJanitor();
@@ -101,5 +110,49 @@ describe.skipIf(!mounted)('a full disk under the data dir', () => {
       { id: 'r-2', end: next[1]!.end },
     ]);
     await lake.close();
+  });
+
+  it.skipIf(!withPostgres)('on PostgreSQL: tables that cannot grow answer 503 storage_full, and no record is kept as failed for it', async () => {
+    // The test schema's tables in a tablespace on a 3 MB tmpfs of their own (PostgreSQL runs on this machine).
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-pgfull-'));
+    expect(mountAt(dir, '3m')).toBe(true);
+    expect(spawnSync('chown', ['postgres:postgres', dir]).status).toBe(0);
+    const schema = await freshSchemaName();
+    const tablespace = `${schema}_space`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE TABLESPACE ${tablespace} LOCATION '${dir}'`);
+    cleanups.push(async () => {
+      try {
+        await dropSchema(schema);
+        await admin.query('CHECKPOINT');
+        await admin.query(`DROP TABLESPACE ${tablespace}`);
+      } finally {
+        await admin.end();
+        spawnSync('umount', [dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    const url = new URL(PG_URL);
+    url.searchParams.set('options', `-c default_tablespace=${tablespace}`);
+    const args = ['--backend', 'postgres', '--postgres-url', url.toString(), '--postgres-schema', schema, '--data-dir', janitor.tempDir()];
+    const s = janitor.track(await spawnServer(args, { TESSERA_BOOTSTRAP_ADMIN_KEY: KEY }));
+    const api = makeApi(s.url, KEY);
+    const ds = await setupPeople(api);
+    // The URL's options are taken with the node's own: its tables are in its schema, in the tablespace.
+    const placed = await admin.query<{ schemaname: string; tablespace: string | null }>("SELECT schemaname, tablespace FROM pg_tables WHERE tablename = 'fragments' AND schemaname IN ($1, 'public')", [schema]);
+    expect(placed.rows).toEqual([{ schemaname: schema, tablespace }]);
+    let refused: Awaited<ReturnType<typeof ingestBatch>> | undefined;
+    for (let n = 0; n < 300 && !refused; n++) {
+      const res = await ingestBatch(api, Array.from({ length: 50 }, (_, i) => ({ datasetId: ds.crm, record: { crmId: `P-${n}-${i}`, pad: PAD } })));
+      if (res.status !== 207) refused = res;
+    }
+    expect(refused, 'the tablespace never filled up').toBeDefined();
+    expect(refused!.status).toBe(503);
+    expect(refused!.headers.get('retry-after')).toBe('10');
+    expect(refused!.body.code).toBe('storage_full');
+    expect(String(refused!.body.message)).toBe("the disk of Tessera's data is full (53100 while writing the PostgreSQL database): nothing of this request was acknowledged; free space there (or grow it) and send it again");
+    expect((await api('GET', `/api/instances/default/manage/datasets/${ds.crm}/failed`)).body.failed).toEqual([]);
+    expect((await api('GET', '/api/instances/default/profiles?identity=crmId:P-0-0')).status).toBe(200);
   });
 });

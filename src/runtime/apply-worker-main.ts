@@ -12,7 +12,7 @@ import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqlEndpoint } from '../storage/sqlite/sql-endpoint.js';
 import { TransactionQueue } from '../storage/sqlite/transaction-queue.js';
 import { TesseraError } from '../domain/errors.js';
-import { storageFull } from '../storage/storage-full.js';
+import { storageFull } from '../domain/storage-full.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 
 /**

@@ -1,3 +1,4 @@
+import { isStorageFull } from '../../domain/storage-full.js';
 import { TransactionConflict, type FailedRecord, type ProfileTx, type ProfileWriter } from '../../ports/profile-store.js';
 import type { LakePosition } from '../../ports/lake.js';
 import type { Catalog, InstanceCatalog } from '../ingest/catalog.js';
@@ -121,6 +122,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
             outcomes.push(await tx.isolated(() => applyRecord(tx, r, catalogFor)));
           } catch (err) {
             if (err instanceof TransactionConflict) throw err; // the whole transaction is run again
+            if (isStorageFull(err)) throw err; // no room for any record: the group fails, and its callers hear so
             // One record that cannot be applied never fails the others: it is kept with its error.
             await tx.recordFailed(r.instanceId, failedRecordOf(r, 'apply_error', `the record could not be applied: ${(err as Error).message}`));
             outcomes.push(FAILED);
@@ -137,7 +139,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
     // Optimistic: the whole group in one go. Only if some record fails is the group redone with
     // each record in a savepoint of its own, so that the failing one is isolated and kept.
     return run(false).catch((err: unknown) => {
-      if (err instanceof TransactionConflict) throw err;
+      if (err instanceof TransactionConflict || isStorageFull(err)) throw err;
       return run(true);
     });
   };

@@ -8,7 +8,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
-import { storageFull } from '../storage-full.js';
+import { storageFull } from '../../domain/storage-full.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 const fdatasyncAsync = promisify(fdatasync);

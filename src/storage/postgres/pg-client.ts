@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { SqlClient, SqlValue } from '../sql/sql-client.js';
 import { TransactionConflict } from '../../ports/profile-store.js';
 import { TesseraError } from '../../domain/errors.js';
+import { storageFull } from '../../domain/storage-full.js';
 
 /** serialization_failure, deadlock_detected: the transaction lost a race and may be run again. */
 const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
@@ -19,6 +20,8 @@ const UNREACHABLE_MESSAGES = /^(Connection terminated|timeout exceeded when tryi
  * found), a database that cannot be reached now (503 with Retry-After, never a 500), or the error.
  */
 export const storeErrorOf = (err: unknown): unknown => {
+  const full = storageFull(err, 'the PostgreSQL database');
+  if (full) return full;
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
   const lost = (typeof code === 'string' && CONFLICT_CODES.has(code)) || (code === '23505' && typeof constraint === 'string' && RACED_KEYS.has(constraint));
   if (lost) return new TransactionConflict((err as Error).message);
