@@ -16,7 +16,7 @@ import { SqlProfileReader } from '../storage/sql/profile-reader.js';
 import { SqlProfileWriter } from '../storage/sql/profile-writer.js';
 import type { SqlClient } from '../storage/sql/sql-client.js';
 import { lockDataDir, type DataDirLock } from '../storage/sqlite/data-dir-lock.js';
-import { openDatabase } from '../storage/sqlite/open.js';
+import { openDatabase, stateDbFile } from '../storage/sqlite/open.js';
 import { SqliteProfileReader } from '../storage/sqlite/profile-reader.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { RoutedSqliteClient } from '../storage/sqlite/routed-sqlite-client.js';
@@ -66,7 +66,7 @@ export async function embeddedBackend(dataDir: string): Promise<Backend> {
 }
 
 async function openEmbedded(dataDir: string, dataDirLock: DataDirLock): Promise<Backend> {
-  const dbFile = join(dataDir, 'state.db');
+  const dbFile = stateDbFile(dataDir);
   // Opened read-write: it applies the migrations before the writer starts.
   const main = openDatabase(dbFile);
   const readerDb = openDatabase(dbFile, { readonly: true });

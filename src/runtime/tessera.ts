@@ -3,7 +3,7 @@ import type { Clock } from '../domain/clock.js';
 import { systemClock } from '../domain/clock.js';
 import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
-import { openDatabase } from '../storage/sqlite/open.js';
+import { openDatabase, stateDbFile } from '../storage/sqlite/open.js';
 import { embeddedBackend, postgresBackend } from './backends.js';
 import type { PostgresOptions } from '../storage/postgres/open.js';
 import { Catalog } from '../pipelines/ingest/catalog.js';
@@ -101,7 +101,7 @@ export interface Tessera {
 }
 
 export function openControl(dataDir: string, clock: Clock = systemClock): { control: SqlControlStore; keys: KeyService; instances: InstanceService; close(): void } {
-  const db = openDatabase(join(dataDir, 'state.db'));
+  const db = openDatabase(stateDbFile(dataDir));
   const control = new SqlControlStore(new SqliteClient(db));
   const keys = new KeyService(control, clock);
   return { control, keys, instances: new InstanceService(control, keys, clock), close: () => db.close() };

@@ -1,7 +1,10 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { migrate } from './migrations.js';
+
+/** The embedded state database of a data dir. */
+export const stateDbFile = (dataDir: string): string => join(dataDir, 'state.db');
 
 /**
  * Opens the state database in WAL mode. `synchronous=NORMAL` is safe here because the lake is

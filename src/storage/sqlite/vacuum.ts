@@ -1,9 +1,8 @@
 import type Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { notFound } from '../../domain/errors.js';
 import { lockDataDir } from './data-dir-lock.js';
-import { openDatabase } from './open.js';
+import { openDatabase, stateDbFile } from './open.js';
 
 export interface StoreSize {
   /** Pages times the page size: the file's size once the WAL is copied back. */
@@ -31,7 +30,7 @@ const sizeOf = (db: Database.Database): StoreSize => {
  * file and then goes through the WAL: it needs about twice the store's live size free on disk.
  */
 export function vacuumDataDir(dataDir: string): VacuumResult {
-  const file = join(dataDir, 'state.db');
+  const file = stateDbFile(dataDir);
   if (!existsSync(file)) throw notFound('no_state_db', `data dir ${dataDir} holds no state.db: nothing to vacuum (is it the data dir a server ran on?)`);
   const lock = lockDataDir(dataDir);
   try {
