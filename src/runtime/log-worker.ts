@@ -91,8 +91,10 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const control = new SqlControlStore(sql);
   const catalog = new Catalog(control, { maxAgeMs: 5_000 });
   const unwatch = catalog.watch(CATALOG_WATCH_MS);
-  // One transaction at a time in a worker: its partitions' groups side by side kept waiting on
-  // each other's new identities (one person's records spread over partitions) and redoing work.
+  // One writer for all of a worker's partitions: their groups side by side, each its own transaction,
+  // kept waiting on each other's new identities (one person's records spread over partitions) and
+  // redoing work. Its transactions overlap only as a pipeline: the next group is read and worked
+  // through while the one before writes and commits (see SqlProfileWriter).
   const writer = new SqlProfileWriter(sql);
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);

@@ -27,20 +27,57 @@ export const activityKeyOf = (instanceId: string, activityId: string): string =>
 export const profileKeyOf = (instanceId: string, customerId: string): string => `${instanceId}\u0000${customerId}`;
 
 /**
+ * What a transaction wrote, handed to the transaction after it while it is still committing: that
+ * one's reads do not see these writes yet, so it starts from them (see SqlProfileWriter). Only what
+ * it wrote: everything else the next one reads itself.
+ */
+export interface Carried {
+  owners: ReadonlyMap<string, string | null>;
+  fragments: ReadonlyMap<string, RowState>;
+  activities: ReadonlyMap<string, RowState>;
+  /** Its merges: absorbed profile → survivor. */
+  survivors: ReadonlyMap<string, string>;
+  /** The identities of the profiles it wrote (created, linked to, merged), where it held them. */
+  graphs: ReadonlyMap<string, readonly GraphEntry[]>;
+  /** Profiles it wrote: created, linked to, merged into or away. */
+  touched: ReadonlySet<string>;
+}
+
+/**
  * What one write transaction has read ahead and not yet written, so that a group of records costs
  * a few statements instead of several per record: identity owners, fragment and activity states,
  * graph sizes (as of the transaction, this transaction's writes included), and the new rows to
- * write in bulk before the transaction commits or runs anything that reads them.
+ * write in bulk before the transaction commits or runs anything that reads them. It may start from
+ * what the transaction before wrote (`Carried`).
  */
 export class GroupState {
   readonly owners = new Map<string, string | null>();
   readonly fragments = new Map<string, RowState>();
   readonly activities = new Map<string, RowState>();
-  /** Profiles merged away in this transaction → their survivor (follow with `live`). */
+  /** Profiles merged away in this transaction, or in the one before it (carried) → their survivor (follow with `live`). */
   private readonly survivors = new Map<string, string>();
   /** Each read-ahead profile's identities. */
   readonly graphs = new Map<string, GraphEntry[]>();
   pending: PendingWrites = GroupState.empty();
+  /** What this transaction wrote (for `carry`). */
+  private readonly written = { owners: new Set<string>(), fragments: new Set<string>(), activities: new Set<string>(), survivors: new Map<string, string>(), touched: new Set<string>() };
+  private readonly createdHere = new Set<string>();
+  /** Something was written or forgotten that `carry` cannot hand on: the next transaction must wait for the commit. */
+  private opaque = false;
+  /** The sizes of the graphs read before the predecessor committed, or carried from it (checked once it has). */
+  readonly graphSizesAsRead = new Map<string, number>();
+
+  constructor(private readonly before?: Carried) {
+    if (!before) return;
+    for (const [k, v] of before.owners) this.owners.set(k, v);
+    for (const [k, v] of before.fragments) this.fragments.set(k, v);
+    for (const [k, v] of before.activities) this.activities.set(k, v);
+    for (const [k, v] of before.survivors) this.survivors.set(k, v);
+    for (const [k, v] of before.graphs) {
+      this.graphs.set(k, [...v]);
+      this.graphSizesAsRead.set(k, v.length);
+    }
+  }
 
   private static empty(): PendingWrites {
     return { profiles: [], merges: [], identities: [], fragments: new Map(), activities: [] };
@@ -51,18 +88,36 @@ export class GroupState {
     return p.profiles.length + p.merges.length + p.identities.length + p.fragments.size + p.activities.length > 0;
   }
 
-  /** The profile that holds what `customerId` held, following this transaction's merges. */
+  /** The profile that holds what `customerId` held, following this transaction's merges (and those of the one before, when carried). */
   live(instanceId: string, customerId: string): string {
     let id = customerId;
     for (let next = this.survivors.get(profileKeyOf(instanceId, id)); next !== undefined; next = this.survivors.get(profileKeyOf(instanceId, id))) id = next;
     return id;
   }
 
+  /** The profile that holds what `customerId` held once the transaction before has committed (its merges only). */
+  liveBefore(instanceId: string, customerId: string): string {
+    let id = customerId;
+    for (let next = this.before?.survivors.get(profileKeyOf(instanceId, id)); next !== undefined; next = this.before?.survivors.get(profileKeyOf(instanceId, id))) id = next;
+    return id;
+  }
+
+  /** Whether the transaction before wrote this profile (so that what is stored of it may not be what it will be). */
+  touchedBefore(instanceId: string, customerId: string): boolean {
+    const k = profileKeyOf(instanceId, customerId);
+    return this.before !== undefined && (this.before.touched.has(k) || this.before.survivors.has(k));
+  }
+
+  /** A profile the transaction before wrote but whose identities it did not hold: read them only once it has committed. */
+  graphUnknownBefore(instanceId: string, customerId: string): boolean {
+    return this.touchedBefore(instanceId, customerId) && !this.before!.graphs.has(profileKeyOf(instanceId, customerId));
+  }
+
   /** What to write, the rows naming the profiles that hold them now (they are written after the merges). */
   takePending(): PendingWrites {
     const p = this.pending;
     this.pending = GroupState.empty();
-    if (p.merges.length === 0) return p;
+    if (this.survivors.size === 0) return p;
     for (const row of p.identities) row.customerId = this.live(row.instanceId, row.customerId);
     for (const row of p.fragments.values()) row.fragment = { ...row.fragment, customerId: this.live(row.instanceId, row.fragment.customerId) };
     for (const row of p.activities) row.activity = { ...row.activity, customerId: this.live(row.instanceId, row.activity.customerId) };
@@ -77,15 +132,55 @@ export class GroupState {
     this.graphs.clear();
     this.survivors.clear();
     this.pending = GroupState.empty();
+    this.opaque = true;
+  }
+
+  /** A write this state does not follow (a delete, a refresh): the next transaction reads only after the commit. */
+  markOpaque(): void {
+    this.opaque = true;
+  }
+
+  created(instanceId: string, customerId: string): void {
+    const k = profileKeyOf(instanceId, customerId);
+    this.graphs.set(k, []);
+    this.written.touched.add(k);
+    this.createdHere.add(k);
+  }
+
+  /** Whether this transaction created the profile (it is not stored until the transaction writes). */
+  createdByThis(instanceId: string, customerId: string): boolean {
+    return this.createdHere.has(profileKeyOf(instanceId, customerId));
+  }
+
+  linked(instanceId: string, namespace: string, value: string, customerId: string, at: number): void {
+    const k = identityKeyOf(instanceId, namespace, value);
+    this.owners.set(k, customerId);
+    this.written.owners.add(k);
+    const profile = profileKeyOf(instanceId, customerId);
+    this.graphs.get(profile)?.push({ namespace, value, firstSeen: at });
+    this.written.touched.add(profile);
+  }
+
+  wroteFragment(key: string, state: RowState): void {
+    this.fragments.set(key, state);
+    this.written.fragments.add(key);
+  }
+
+  wroteActivity(key: string, state: RowState): void {
+    this.activities.set(key, state);
+    this.written.activities.add(key);
   }
 
   /** Everything of `absorbedId` now belongs to `survivorId` (what was read follows through `live`). */
   merged(instanceId: string, m: MergeRow): void {
     const { survivorId, absorbedId } = m;
     this.pending.merges.push({ ...m, instanceId });
-    this.survivors.set(profileKeyOf(instanceId, absorbedId), survivorId);
     const survivor = profileKeyOf(instanceId, survivorId);
     const absorbed = profileKeyOf(instanceId, absorbedId);
+    this.survivors.set(absorbed, survivorId);
+    this.written.survivors.set(absorbed, survivorId);
+    this.written.touched.add(survivor);
+    this.written.touched.add(absorbed);
     const a = this.graphs.get(absorbed);
     const s = this.graphs.get(survivor);
     if (a !== undefined && s !== undefined) this.graphs.set(survivor, [...s, ...a]);
@@ -97,5 +192,29 @@ export class GroupState {
   profileDropped(instanceId: string, customerId: string): void {
     for (const [k, owner] of this.owners) if (owner !== null && k.startsWith(instanceId + '\u0000') && this.live(instanceId, owner) === customerId) this.owners.set(k, null);
     this.graphs.delete(profileKeyOf(instanceId, customerId));
+    this.opaque = true;
+  }
+
+  /** What this transaction wrote, for the next one to start from while this one commits; undefined when it cannot be handed on. */
+  carry(): Carried | undefined {
+    if (this.opaque) return undefined;
+    const pick = <V>(from: ReadonlyMap<string, V>, keys: ReadonlySet<string>): Map<string, V> => {
+      const out = new Map<string, V>();
+      for (const k of keys) if (from.has(k)) out.set(k, from.get(k)!);
+      return out;
+    };
+    const graphs = new Map<string, GraphEntry[]>();
+    for (const k of this.written.touched) {
+      const g = this.graphs.get(k);
+      if (g !== undefined) graphs.set(k, g);
+    }
+    return {
+      owners: pick(this.owners, this.written.owners),
+      fragments: pick(this.fragments, this.written.fragments),
+      activities: pick(this.activities, this.written.activities),
+      survivors: this.written.survivors,
+      graphs,
+      touched: this.written.touched,
+    };
   }
 }

@@ -1,11 +1,19 @@
 import { valuesByNamespace } from '../../domain/identity/link-plan.js';
 import { identityKey, type Identity } from '../../domain/identity/extract.js';
 import { TransactionConflict, type FailedRecord, type FragmentScanRow, type GroupLookups, type IdentityWarning, type MergeRow, type NewActivity, type NewFragment, type OverrideRow, type ProfileTx, type RefreshPublication } from '../../ports/profile-store.js';
-import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type GraphEntry, type RowState } from './group-state.js';
+import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type Carried, type GraphEntry, type RowState } from './group-state.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
 import { arrayList, textArray } from './array-params.js';
 import { flushPending } from './write-pending.js';
+
+/** The transaction before this one in its writer, still committing: what it wrote, and its commit. */
+export interface Predecessor {
+  carried: Carried;
+  committed: Promise<void>;
+  /** Whether it has committed or failed by now. */
+  ended(): boolean;
+}
 
 /**
  * The write side of profile state on PostgreSQL, on one transaction's client. Each statement is
@@ -15,12 +23,83 @@ import { flushPending } from './write-pending.js';
  * once a key (`LATERAL`), whatever the planner's statistics say: during a first load they are
  * those of much smaller tables (autovacuum analyzes about once a minute), and a lookup of many
  * keys planned by them was a scan of the whole table.
+ *
+ * With a `Predecessor` (its writer's transaction before, still writing and committing), this one
+ * reads ahead and works through its records meanwhile, starting from what that one wrote: its
+ * reads do not see those writes yet. Every statement but the read-ahead's waits for the gate
+ * (`gate`): the predecessor committed (else this one runs again), and the profiles this one found
+ * are locked and hold the identities it read.
  */
 export class SqlProfileTx implements ProfileTx {
   private savepoints = 0;
-  private readonly group = new GroupState();
+  private readonly group: GroupState;
+  /** Statements that may write or must see the predecessor's writes: each waits for the gate. */
+  private readonly db: SqlClient;
+  /** Whether the gate is behind: no predecessor, or it committed and this one's deferred locks are held. */
+  private open: boolean;
+  private gatePassed: Promise<void> | undefined;
+  /** Profiles the predecessor wrote that this transaction uses (by profile key): locked at the gate. */
+  private readonly deferred = new Set<string>();
 
-  constructor(private readonly db: SqlClient) {}
+  constructor(
+    private readonly raw: SqlClient,
+    private readonly predecessor?: Predecessor,
+  ) {
+    this.group = new GroupState(predecessor?.carried);
+    this.open = predecessor === undefined;
+    const gated = async <T>(run: () => Promise<T>): Promise<T> => {
+      await this.gate();
+      return run();
+    };
+    this.db = {
+      all: (sql, params) => gated(() => raw.all(sql, params)),
+      get: (sql, params) => gated(() => raw.get(sql, params)),
+      run: (sql, params) => gated(() => raw.run(sql, params)),
+      transaction: (fn, options) => gated(() => raw.transaction(fn, options)),
+    };
+  }
+
+  /**
+   * Waits until this transaction may write: its predecessor committed (one that failed fails this
+   * one too, as a lost race: it runs again), the profiles this one found are locked (one merged
+   * away meanwhile is a lost race), and the identities it read of them are still theirs (else
+   * another writer changed them meanwhile: a lost race).
+   */
+  gate(): Promise<void> {
+    if (this.open) return Promise.resolve();
+    return (this.gatePassed ??= this.passGate());
+  }
+
+  private async passGate(): Promise<void> {
+    try {
+      await this.predecessor!.committed;
+    } catch {
+      throw new TransactionConflict('the transaction before this one in its writer did not commit');
+    }
+    const byInstance = new Map<string, Set<string>>();
+    for (const key of this.deferred) {
+      const [instanceId, customerId] = key.split('\u0000') as [string, string];
+      let ids = byInstance.get(instanceId);
+      if (!ids) byInstance.set(instanceId, (ids = new Set()));
+      ids.add(this.group.liveBefore(instanceId, customerId));
+    }
+    for (const [instanceId, ids] of byInstance) {
+      await this.lockProfiles(instanceId, [...ids], this.raw);
+      const expected = [...ids].filter((id) => this.group.graphSizesAsRead.has(profileKeyOf(instanceId, id)));
+      if (expected.length === 0) continue;
+      const list = textArray(expected);
+      const rows = await this.raw.all<{ customer_id: string; n: number }>(
+        `SELECT k.customer_id, (SELECT count(*) FROM identities WHERE instance_id = ? AND customer_id = k.customer_id) AS n FROM unnest(${list.sql}) AS k(customer_id)`,
+        [instanceId, list.param],
+      );
+      for (const row of rows) {
+        if (Number(row.n) !== this.group.graphSizesAsRead.get(profileKeyOf(instanceId, row.customer_id))) {
+          throw new TransactionConflict('another writer changed the identities of a profile this transaction read before its predecessor committed');
+        }
+      }
+    }
+    this.open = true;
+  }
 
   async isolated<T>(fn: () => Promise<T>): Promise<T> {
     await this.flush();
@@ -47,7 +126,11 @@ export class SqlProfileTx implements ProfileTx {
 
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
     for (const l of lookups) {
-      await this.fetchGraphs(l.instanceId, await this.fetchOwners(l.instanceId, l.identities));
+      const owners = await this.fetchOwners(l.instanceId, l.identities);
+      await this.fetchGraphs(
+        l.instanceId,
+        owners.map((o) => this.group.live(l.instanceId, o)),
+      );
       await this.fetchFragmentStates(l.instanceId, l.fragments);
       await this.fetchActivityStates(l.instanceId, l.activityIds);
     }
@@ -61,7 +144,7 @@ export class SqlProfileTx implements ProfileTx {
     const identities = all.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value)));
     if (identities.length === 0) return [];
     const keys = arrayList(textArray(identities.map((i) => i.namespace)), textArray(identities.map((i) => i.value)));
-    const rows = await this.db.all<{ namespace: string; value: string; customer_id: string }>(
+    const rows = await this.raw.all<{ namespace: string; value: string; customer_id: string }>(
       // One index probe a key, whatever the statistics say (LATERAL … LIMIT 1 is planned per key;
       // a join may be planned as a scan of every identity of the instance).
       `SELECT k.namespace, k.value, i.customer_id FROM unnest(${keys.sql}) AS k(namespace, value)
@@ -71,17 +154,30 @@ export class SqlProfileTx implements ProfileTx {
     for (const i of identities) this.group.owners.set(identityKeyOf(instanceId, i.namespace, i.value), null);
     for (const row of rows) this.group.owners.set(identityKeyOf(instanceId, row.namespace, row.value), row.customer_id);
     const owners = [...new Set(rows.map((r) => r.customer_id))];
-    await this.lockProfiles(instanceId, owners);
+    // Before the gate nothing is locked: see `deferLocks`.
+    if (this.open) await this.lockProfiles(instanceId, owners, this.db);
+    else this.deferLocks(instanceId, owners);
     return owners;
+  }
+
+  /**
+   * Profiles found before the gate are locked at the gate. Locked now, a merge in another writer
+   * that needs one exclusively could wait for this transaction while this one waits (here, not in
+   * the database, where a deadlock would be seen) for its predecessor, which waits for that merge.
+   */
+  private deferLocks(instanceId: string, customerIds: readonly string[]): void {
+    for (const id of customerIds) if (!this.group.createdByThis(instanceId, id)) this.deferred.add(profileKeyOf(instanceId, id));
   }
 
   /** Reads the identities of the profiles whose graph the group state does not hold yet (after writing what is pending: it may add to them). */
   private async fetchGraphs(instanceId: string, all: readonly string[]): Promise<void> {
     const customerIds = all.filter((id) => !this.group.graphs.has(profileKeyOf(instanceId, id)));
     if (customerIds.length === 0) return;
+    // What the predecessor wrote of a profile and did not hold is read once it has committed.
+    if (!this.open && customerIds.some((id) => this.group.graphUnknownBefore(instanceId, id))) await this.gate();
     await this.flush();
     const ids = textArray(customerIds);
-    const rows = await this.db.all<{ customer_id: string; namespace: string; value: string; first_seen: number }>(
+    const rows = await this.raw.all<{ customer_id: string; namespace: string; value: string; first_seen: number }>(
       // Index probes a profile (OFFSET 0 keeps the subquery from being planned as a join: with
       // the default costs, a few hundred profiles against a table of tens of thousands of rows
       // were read by a scan of every identity of the table).
@@ -92,6 +188,7 @@ export class SqlProfileTx implements ProfileTx {
     const graphs = new Map<string, GraphEntry[]>(customerIds.map((id) => [id, []]));
     for (const row of rows) graphs.get(row.customer_id)?.push({ namespace: row.namespace, value: row.value, firstSeen: row.first_seen });
     for (const [id, graph] of graphs) this.group.graphs.set(profileKeyOf(instanceId, id), graph);
+    if (!this.open) for (const [id, graph] of graphs) this.group.graphSizesAsRead.set(profileKeyOf(instanceId, id), graph.length);
   }
 
   private async graphOf(instanceId: string, customerId: string): Promise<GraphEntry[]> {
@@ -103,7 +200,7 @@ export class SqlProfileTx implements ProfileTx {
     const keys = all.filter((f) => !this.group.fragments.has(fragmentKeyOf(instanceId, f.datasetId, f.recordKey)));
     if (keys.length === 0) return;
     const a = arrayList(textArray(keys.map((k) => k.datasetId)), textArray(keys.map((k) => k.recordKey)));
-    const rows = await this.db.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
+    const rows = await this.raw.all<{ dataset_id: string; record_key: string; hash: string; customer_id: string }>(
       `SELECT k.dataset_id, k.record_key, f.hash, f.customer_id FROM unnest(${a.sql}) AS k(dataset_id, record_key)
          CROSS JOIN LATERAL (SELECT hash, customer_id FROM fragments WHERE instance_id = ? AND dataset_id = k.dataset_id AND record_key = k.record_key LIMIT 1) f`,
       [...a.params, instanceId],
@@ -116,7 +213,7 @@ export class SqlProfileTx implements ProfileTx {
     const activityIds = [...new Set(all)].filter((id) => !this.group.activities.has(activityKeyOf(instanceId, id)));
     if (activityIds.length === 0) return;
     const ids = textArray(activityIds);
-    const rows = await this.db.all<{ activity_id: string; hash: string; customer_id: string }>(
+    const rows = await this.raw.all<{ activity_id: string; hash: string; customer_id: string }>(
       `SELECT k.activity_id, a.hash, a.customer_id FROM unnest(${ids.sql}) AS k(activity_id)
          CROSS JOIN LATERAL (SELECT hash, customer_id FROM activities WHERE instance_id = ? AND activity_id = k.activity_id LIMIT 1) a`,
       [ids.param, instanceId],
@@ -130,7 +227,9 @@ export class SqlProfileTx implements ProfileTx {
     const out = new Map<string, string>();
     for (const i of identities) {
       const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
-      if (owner) out.set(identityKey(i), this.group.live(instanceId, owner));
+      if (!owner) continue;
+      if (!this.open) this.deferLocks(instanceId, [owner]);
+      out.set(identityKey(i), this.group.live(instanceId, owner));
     }
     return out;
   }
@@ -141,10 +240,10 @@ export class SqlProfileTx implements ProfileTx {
    * one and sees all of it, or this one waits for the merge and finds the profile gone: a conflict,
    * run again.
    */
-  private async lockProfiles(instanceId: string, customerIds: readonly string[]): Promise<void> {
+  private async lockProfiles(instanceId: string, customerIds: readonly string[], db: SqlClient): Promise<void> {
     if (customerIds.length === 0) return;
     const ids = textArray(customerIds);
-    const rows = await this.db.all<{ customer_id: string }>(
+    const rows = await db.all<{ customer_id: string }>(
       // An index probe a profile, in id order (the sorted ids drive the probes one after another).
       `SELECT p.customer_id FROM (SELECT DISTINCT unnest(${ids.sql}) AS id ORDER BY 1) k
          CROSS JOIN LATERAL (SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id = k.id LIMIT 1 FOR SHARE) p`,
@@ -154,6 +253,7 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async holdOffWriters(): Promise<void> {
+    this.group.markOpaque();
     // Conflicts with the row locks and writes of every other writer: they wait until this one ends.
     await this.db.run('LOCK TABLE profiles IN SHARE ROW EXCLUSIVE MODE');
   }
@@ -164,7 +264,7 @@ export class SqlProfileTx implements ProfileTx {
 
   createProfile(instanceId: string, customerId: string, at: number): void {
     this.group.pending.profiles.push({ instanceId, customerId, at });
-    this.group.graphs.set(profileKeyOf(instanceId, customerId), []);
+    this.group.created(instanceId, customerId);
   }
 
   /** Written with the group (merge_profiles: both locked, everything of the absorbed moved, the absorbed id kept resolving). */
@@ -182,8 +282,7 @@ export class SqlProfileTx implements ProfileTx {
       const owner = this.group.owners.get(k);
       if (owner && this.group.live(instanceId, owner) === customerId) continue;
       this.group.pending.identities.push({ instanceId, namespace: i.namespace, value: i.value, customerId, at });
-      this.group.owners.set(k, customerId);
-      this.group.graphs.get(profileKeyOf(instanceId, customerId))?.push({ namespace: i.namespace, value: i.value, firstSeen: at });
+      this.group.linked(instanceId, i.namespace, i.value, customerId, at);
     }
   }
 
@@ -197,6 +296,7 @@ export class SqlProfileTx implements ProfileTx {
 
   async dropIdentities(instanceId: string, identities: ReadonlyArray<{ namespace: string; value: string }>): Promise<void> {
     await this.flush();
+    this.group.markOpaque();
     for (const id of identities) {
       await this.db.run('DELETE FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?', [instanceId, id.namespace, id.value]);
       this.group.owners.set(identityKeyOf(instanceId, id.namespace, id.value), null);
@@ -211,7 +311,7 @@ export class SqlProfileTx implements ProfileTx {
     if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
     // New while no row was read or written for its key (a record replacing a pending one keeps its kind).
     this.group.pending.fragments.set(k, { instanceId, fragment: f, isNew: this.group.pending.fragments.get(k)?.isNew ?? stored === null });
-    this.group.fragments.set(k, { hash: f.hash, customerId: f.customerId });
+    this.group.wroteFragment(k, { hash: f.hash, customerId: f.customerId });
     return true;
   }
 
@@ -228,7 +328,7 @@ export class SqlProfileTx implements ProfileTx {
   async insertActivity(instanceId: string, a: NewActivity): Promise<boolean> {
     if ((await this.activityState(instanceId, a.activityId)) !== null) return false;
     this.group.pending.activities.push({ instanceId, activity: a });
-    this.group.activities.set(activityKeyOf(instanceId, a.activityId), { hash: a.hash, customerId: a.customerId });
+    this.group.wroteActivity(activityKeyOf(instanceId, a.activityId), { hash: a.hash, customerId: a.customerId });
     return true;
   }
 
@@ -237,7 +337,7 @@ export class SqlProfileTx implements ProfileTx {
     // Locked (shared) so that a merge cannot take the profile away before this transaction ends.
     if (await this.db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ? FOR SHARE', [instanceId, customerId])) return customerId;
     const survivor = (await this.db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
-    if (survivor !== undefined) await this.lockProfiles(instanceId, [survivor]);
+    if (survivor !== undefined) await this.lockProfiles(instanceId, [survivor], this.db);
     return survivor;
   }
 
@@ -311,6 +411,7 @@ export class SqlProfileTx implements ProfileTx {
 
   async deleteFragment(instanceId: string, datasetId: string, recordKey: string): Promise<{ customerId: string; recordJson: string } | undefined> {
     await this.flush();
+    this.group.markOpaque();
     this.group.fragments.set(fragmentKeyOf(instanceId, datasetId, recordKey), null);
     return this.db.get('DELETE FROM fragments WHERE instance_id = ? AND dataset_id = ? AND record_key = ? RETURNING customer_id AS "customerId", record AS "recordJson"', [instanceId, datasetId, recordKey]);
   }
@@ -357,11 +458,17 @@ export class SqlProfileTx implements ProfileTx {
     await this.db.run('UPDATE batches SET applied_through_row = ? WHERE instance_id = ? AND id = ?', [row, instanceId, batchId]);
   }
 
+  /** Read before the gate: the row of this transaction's own consumer (one the predecessor holds is waited for by PostgreSQL). */
   async logOffset(consumer: string): Promise<number> {
-    return (await this.db.get<{ seq: number }>('SELECT seq FROM log_offsets WHERE consumer = ? FOR UPDATE', [consumer]))?.seq ?? 0;
+    return (await this.raw.get<{ seq: number }>('SELECT seq FROM log_offsets WHERE consumer = ? FOR UPDATE', [consumer]))?.seq ?? 0;
   }
 
   async setLogOffset(consumer: string, seq: number): Promise<void> {
     await this.db.run('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq', [consumer, seq]);
+  }
+
+  /** What this transaction wrote, for the next one of its writer to start from while this one commits (undefined: it must wait for the commit). */
+  carry(): Carried | undefined {
+    return this.group.carry();
   }
 }
