@@ -60,7 +60,7 @@ export class GroupState {
   readonly graphs = new Map<string, GraphEntry[]>();
   pending: PendingWrites = GroupState.empty();
   /** What this transaction wrote (for `carry`). */
-  private readonly written = { owners: new Set<string>(), fragments: new Set<string>(), activities: new Set<string>(), survivors: new Map<string, string>(), touched: new Set<string>() };
+  private readonly written = { owners: new Map<string, string | null>(), fragments: new Map<string, RowState>(), activities: new Map<string, RowState>(), survivors: new Map<string, string>(), touched: new Set<string>() };
   private readonly createdHere = new Set<string>();
   /** Something was written or forgotten that `carry` cannot hand on: the next transaction must wait for the commit. */
   private opaque = false;
@@ -155,7 +155,7 @@ export class GroupState {
   linked(instanceId: string, namespace: string, value: string, customerId: string, at: number): void {
     const k = identityKeyOf(instanceId, namespace, value);
     this.owners.set(k, customerId);
-    this.written.owners.add(k);
+    this.written.owners.set(k, customerId);
     const profile = profileKeyOf(instanceId, customerId);
     this.graphs.get(profile)?.push({ namespace, value, firstSeen: at });
     this.written.touched.add(profile);
@@ -163,12 +163,12 @@ export class GroupState {
 
   wroteFragment(key: string, state: RowState): void {
     this.fragments.set(key, state);
-    this.written.fragments.add(key);
+    this.written.fragments.set(key, state);
   }
 
   wroteActivity(key: string, state: RowState): void {
     this.activities.set(key, state);
-    this.written.activities.add(key);
+    this.written.activities.set(key, state);
   }
 
   /** Everything of `absorbedId` now belongs to `survivorId` (what was read follows through `live`). */
@@ -198,20 +198,15 @@ export class GroupState {
   /** What this transaction wrote, for the next one to start from while this one commits; undefined when it cannot be handed on. */
   carry(): Carried | undefined {
     if (this.opaque) return undefined;
-    const pick = <V>(from: ReadonlyMap<string, V>, keys: ReadonlySet<string>): Map<string, V> => {
-      const out = new Map<string, V>();
-      for (const k of keys) if (from.has(k)) out.set(k, from.get(k)!);
-      return out;
-    };
     const graphs = new Map<string, GraphEntry[]>();
     for (const k of this.written.touched) {
       const g = this.graphs.get(k);
       if (g !== undefined) graphs.set(k, g);
     }
     return {
-      owners: pick(this.owners, this.written.owners),
-      fragments: pick(this.fragments, this.written.fragments),
-      activities: pick(this.activities, this.written.activities),
+      owners: this.written.owners,
+      fragments: this.written.fragments,
+      activities: this.written.activities,
       survivors: this.written.survivors,
       graphs,
       touched: this.written.touched,
