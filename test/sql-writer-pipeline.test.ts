@@ -74,7 +74,7 @@ describe.skipIf(!withPostgres)('one SQL writer’s transactions, pipelined (Post
     const s = await freshSchema();
     cleanups.push(() => s.drop());
     const h = holding(new PgClient(s.pool));
-    const writer = new SqlProfileWriter(h.client);
+    const writer = new SqlProfileWriter(h.client, { overlap: true });
     const other = new SqlProfileWriter(new PgClient(await s.openAnother(2)));
     await before?.(writer);
     const held = h.hold('INSERT INTO identities');

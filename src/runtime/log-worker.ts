@@ -95,7 +95,7 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   // kept waiting on each other's new identities (one person's records spread over partitions) and
   // redoing work. Its transactions overlap only as a pipeline: the next group is read and worked
   // through while the one before writes and commits (see SqlProfileWriter).
-  const writer = new SqlProfileWriter(sql);
+  const writer = new SqlProfileWriter(sql, { overlap: true });
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);
   const lock = workerLocks(leasePool, options.postgres, options.nats);
