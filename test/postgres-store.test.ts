@@ -202,6 +202,21 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     expect(rows.rows[0]).toEqual({ profiles: ['B'], identities: ['B'], activities: ['race-ev'], fragments: ['{"by":"A2"}'] });
   });
 
+  it('a transaction whose connection dies while it waits between statements fails store_unavailable, and the process goes on', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const db = new PgClient(s.pool);
+    const run = db.transaction(async (tx) => {
+      const { pid } = (await tx.get<{ pid: number }>('SELECT pg_backend_pid() AS pid'))!;
+      // Killed while the transaction waits on something else (the lake's sync, the transaction before it).
+      await s.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      await new Promise((r) => setTimeout(r, 200));
+      await tx.get('SELECT 1 AS one');
+    });
+    await expect(run).rejects.toMatchObject({ code: 'store_unavailable' });
+    expect(await db.get<{ one: number }>('SELECT 1 AS one')).toEqual({ one: 1 });
+  });
+
   it('an advisory lock is held by one node at a time and let go when its node dies', async () => {
     const s = await freshSchema();
     cleanups.push(() => s.drop());

@@ -85,15 +85,25 @@ export class PgClient implements SqlClient {
     const client = await this.db.connect().catch((err: unknown) => {
       throw storeErrorOf(err);
     });
+    // A checked-out client's connection that dies between two statements (the transaction waiting
+    // for the lake's sync, or for the transaction before it) is an 'error' event the pool does not
+    // listen to for it: heard here, the next statement fails, and the client is not pooled again.
+    let lost: Error | undefined;
+    const onLost = (err: Error): void => void (lost ??= err);
+    client.on('error', onLost);
+    const release = (): void => {
+      client.off('error', onLost);
+      client.release(lost);
+    };
     try {
       await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(new PgClient(client));
       await client.query('COMMIT');
-      client.release();
+      release();
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
+      release();
       throw storeErrorOf(err);
     }
   }
