@@ -52,14 +52,18 @@ describe('group commit order', () => {
 });
 
 describe('the writer\'s commit step', () => {
-  it('applies groups in the order they were handed in, even when a later one is durable first', async () => {
-    const applied: string[] = [];
+  it('applies groups in the order they were handed in, each committing once it is durable, even when a later one is durable first', async () => {
+    const steps: string[] = [];
     const durable = new Map<string, () => void>();
     const step = createCommitBatchStep({
-      // Each group's lake append ends only when the test says so.
-      lake: { append: (lines) => new Promise((resolve) => durable.set(lines[0]!.recordId, () => resolve(lines.map((_, i) => ({ segment: 's', end: i }))))) } as Lake,
-      applyBatch: async (works) => {
-        applied.push(works[0]!.records[0]!.recordId);
+      // Each group's lake append is durable only when the test says so.
+      lake: { stage: (lines) => ({ positions: lines.map((_, i) => ({ segment: 's', end: i })), durable: new Promise<void>((resolve) => durable.set(lines[0]!.recordId, resolve)) }) } as Lake,
+      // As the apply step does: the group's statements, then its commit once its records are durable.
+      applyBatch: async (works, _positions, _now, inLake) => {
+        const id = works[0]!.records[0]!.recordId;
+        steps.push(`apply ${id}`);
+        await inLake;
+        steps.push(`commit ${id}`);
         return works.map((w) => w.records.map(() => ({ status: 'applied', customerId: null, merged: [] })));
       },
       resolveCustomerId: async () => undefined,
@@ -67,17 +71,18 @@ describe('the writer\'s commit step', () => {
     const a = step([work('a')], 0);
     const b = step([work('b')], 0);
     await new Promise((r) => setTimeout(r, 10));
+    expect(steps).toEqual(['apply a']); // a's statements run while its records are synced
     durable.get('b')!();
     await new Promise((r) => setTimeout(r, 10));
-    expect(applied).toEqual([]); // b is durable, but a is not applied yet
+    expect(steps).toEqual(['apply a']); // b is durable, but a has not committed yet
     durable.get('a')!();
     await Promise.all([a, b]);
-    expect(applied).toEqual(['a', 'b']);
+    expect(steps).toEqual(['apply a', 'commit a', 'apply b', 'commit b']);
   });
 
   it('a group that fails does not stop the ones after it', async () => {
     const step = createCommitBatchStep({
-      lake: { append: async (lines) => lines.map((_, i) => ({ segment: 's', end: i })) } as Lake,
+      lake: { stage: (lines) => ({ positions: lines.map((_, i) => ({ segment: 's', end: i })), durable: Promise.resolve() }) } as Lake,
       applyBatch: async (works) => {
         if (works[0]!.records[0]!.recordId === 'bad') throw new Error('apply failed');
         return works.map((w) => w.records.map(() => ({ status: 'applied', customerId: null, merged: [] })));

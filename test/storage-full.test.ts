@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -66,6 +66,8 @@ describe.skipIf(!mounted)('a full disk under the data dir', () => {
     expect(String(refused!.res.body.message)).toMatch(/^the disk of Tessera's data is full \((ENOSPC|SQLITE_FULL) while writing the (lake|state database)\): nothing of this request was acknowledged; free space there \(or grow it\) and send it again$/);
     expect((await api('GET', '/healthz')).status).toBe(200);
     expect((await api('GET', `/api/instances/default/profiles?identity=crmId:F-0-0`)).status).toBe(200);
+    // Nothing of the refused batch was committed (its statements may have run before the lake failed them).
+    for (const i of [0, 49]) expect((await api('GET', `/api/instances/default/profiles?identity=crmId:F-${refused!.n}-${i}`)).status).toBe(404);
 
     // Room again: the same batch is taken.
     expect(mount('64m', true)).toBe(true);
@@ -87,6 +89,38 @@ describe.skipIf(!mounted)('a full disk under the data dir', () => {
         expect(p.body.attributes).toMatchObject({ crmId: `F-${n}-${i}`, personalEmail: { address: `f${n}.${i}@example.com` } });
       }
     }
+  });
+
+  it('a lake that cannot take a group fails the group: none of its records is committed, though the state database has room', async () => {
+    // The lake on a 1 MB tmpfs of its own; the state database beside it on the ordinary disk.
+    const dataDir = mkdtempSync(join(tmpdir(), 'tessera-lakefull-'));
+    const lakeDir = join(dataDir, 'lake');
+    mkdirSync(lakeDir);
+    expect(mountAt(lakeDir, '1m')).toBe(true);
+    cleanups.push(async () => {
+      spawnSync('umount', [lakeDir]);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const s = janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: KEY }));
+    const api = makeApi(s.url, KEY);
+    const ds = await setupPeople(api);
+    const batchOf = (n: number) => Array.from({ length: 50 }, (_, i) => ({ datasetId: ds.crm, record: { crmId: `L-${n}-${i}`, pad: PAD } }));
+    let refused: { n: number; res: Awaited<ReturnType<typeof ingestBatch>> } | undefined;
+    let acknowledged = 0;
+    for (let n = 0; n < 100 && !refused; n++) {
+      const res = await ingestBatch(api, batchOf(n));
+      if (res.status === 207) acknowledged++;
+      else refused = { n, res };
+    }
+    expect(refused, 'the lake never filled up').toBeDefined();
+    expect(refused!.res.status).toBe(503);
+    expect(String(refused!.res.body.message)).toMatch(/^the disk of Tessera's data is full \(ENOSPC while writing the lake\)/);
+    for (const i of [0, 49]) expect((await api('GET', `/api/instances/default/profiles?identity=crmId:L-${refused!.n}-${i}`)).status).toBe(404);
+    for (let n = 0; n < acknowledged; n++) expect((await api('GET', `/api/instances/default/profiles?identity=crmId:L-${n}-49`)).status, `L-${n}-49`).toBe(200);
+    // Room again: the same batch is taken, and applied.
+    expect(mountAt(lakeDir, '64m', true)).toBe(true);
+    expect((await ingestBatch(api, batchOf(refused!.n))).status).toBe(207);
+    expect((await api('GET', `/api/instances/default/profiles?identity=crmId:L-${refused!.n}-49`)).status).toBe(200);
   });
 
   it('the lake cuts off a write the disk took only part of: the next append lands where its positions say, and every line reads back whole', async () => {

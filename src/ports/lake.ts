@@ -29,9 +29,22 @@ export interface LakePosition {
   end: number;
 }
 
+/** An append under way: where its entries will sit (known at once), and when they are durable. */
+export interface StagedAppend {
+  positions: LakePosition[];
+  /** Resolves once the entries are durable on disk; rejects when they could not be written (then the positions hold nothing). */
+  durable: Promise<void>;
+}
+
 export interface Lake {
   /** Appends entries and returns once they are durable on disk. */
   append(lines: readonly LakeLine[]): Promise<LakePosition[]>;
+  /**
+   * Starts appending entries, in call order with every other append: their positions at once, and
+   * a promise that they are durable. Nothing may count on them (commit a transaction that names
+   * them, answer a caller) before `durable` resolves.
+   */
+  stage(lines: readonly LakeLine[]): StagedAppend;
   /** Every segment with its size, for recovery. */
   segments(): Promise<Array<{ segment: string; size: number }>>;
   /** Reads a segment's entries from a byte offset on, with the offset past each one. */

@@ -77,9 +77,17 @@ async function applyRecord(tx: ProfileTx, r: PreparedRecord, catalogFor: (r: Pre
 /**
  * The apply pipeline for a group of works, in one transaction (group commit): records in arrival
  * order, failed records into the failed-records store, then the lake watermark. Views are merged from fragments at read time, so a write never rebuilds one.
+ * `durable`: the group's records are being written to the lake; the transaction commits only once
+ * they are durable (and fails with the lake's error if they cannot be).
  */
 export function createApplyBatchStep(deps: ApplyDeps) {
-  return async function applyBatch(works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number): Promise<ApplyOutcome[][]> {
+  return async function applyBatch(works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number, durable?: Promise<void>): Promise<ApplyOutcome[][]> {
+    let lakeFailed = false;
+    const inLake = durable?.catch((err: unknown) => {
+      lakeFailed = true;
+      throw err;
+    });
+    inLake?.catch(() => undefined); // heard where the transaction awaits it, or not at all when the group failed before
     const catalogs = new Map<string, InstanceCatalog>();
     // One catalog per instance for the whole group (loaded again only for a dataset it does not know).
     const catalogFor = async (r: PreparedRecord): Promise<InstanceCatalog | undefined> => {
@@ -134,12 +142,14 @@ export function createApplyBatchStep(deps: ApplyDeps) {
       }
       for (const [segment, end] of watermarks) await tx.setLakeWatermark(segment, end);
       for (const [consumer, seq] of offsets) await tx.setLogOffset(consumer, seq);
+      await inLake;
       return results;
     });
     // Optimistic: the whole group in one go. Only if some record fails is the group redone with
     // each record in a savepoint of its own, so that the failing one is isolated and kept.
+    // A lake that could not take the records fails the group: nothing of it may commit.
     return run(false).catch((err: unknown) => {
-      if (err instanceof TransactionConflict || isStorageFull(err)) throw err;
+      if (lakeFailed || err instanceof TransactionConflict || isStorageFull(err)) throw err;
       return run(true);
     });
   };

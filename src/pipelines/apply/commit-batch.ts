@@ -3,14 +3,17 @@ import type { ApplyOutcome, CommitWork, PreparedRecord } from '../records.js';
 import { toLakeLine } from '../records.js';
 import type { CommitBatch } from './committer.js';
 
-type ApplyBatch = (works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number) => Promise<ApplyOutcome[][]>;
+type ApplyBatch = (works: readonly CommitWork[], positions: ReadonlyArray<LakePosition | undefined>, now: number, durable?: Promise<void>) => Promise<ApplyOutcome[][]>;
 
 const NOT_FOUND: ApplyOutcome = { status: 'not_found', customerId: null, merged: [] };
 
 /**
  * The commit of one group, on the writer: real-time changes to profiles that do not exist are
- * answered `not_found` and kept out of the lake; the new records are appended to the lake and
- * made durable; then the group is applied in one transaction that also moves the lake watermark.
+ * answered `not_found` and kept out of the lake; the new records are appended to the lake; then,
+ * at the group's turn, it is applied in one transaction that also moves the lake watermark and
+ * commits only once the records are durable in the lake. (Its statements run while the lake
+ * syncs: a group's sync took longer than the apply of the group before it, ~30 against ~22 ms at
+ * 1,000,000 people, and the writer waited for it 11% of the batch phase.)
  * Works that carry `lakePositions` are already in the lake (replay) and are only applied. (The
  * apply checks the profile again, in its transaction: one merged or deleted meanwhile is followed.)
  */
@@ -36,7 +39,8 @@ export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch
     }
     const works = missing.size === 0 ? all : all.map((w) => ({ ...w, records: w.records.filter((r) => !missing.has(r)) }));
     const fresh = works.filter((w) => !w.lakePositions).flatMap((w) => w.records.map(toLakeLine));
-    const written = fresh.length > 0 ? await deps.lake.append(fresh) : [];
+    const staged = fresh.length > 0 ? deps.lake.stage(fresh) : undefined;
+    const written = staged?.positions ?? [];
     const positions: Array<LakePosition | undefined> = [];
     let next = 0;
     for (const w of works) {
@@ -44,7 +48,7 @@ export function createCommitBatchStep(deps: { lake: Lake; applyBatch: ApplyBatch
       else for (let i = 0; i < w.records.length; i++) positions.push(written[next++]);
     }
     await turn;
-    const outcomes = await deps.applyBatch(works, positions, now);
+    const outcomes = await deps.applyBatch(works, positions, now, staged?.durable);
     if (missing.size === 0) return outcomes;
     return all.map((w, k) => {
       const applied = outcomes[k]!;

@@ -7,7 +7,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Lake, LakeEntry, LakeLine, LakePosition } from '../../ports/lake.js';
+import type { Lake, LakeEntry, LakeLine, LakePosition, StagedAppend } from '../../ports/lake.js';
 import { storageFull } from '../../domain/storage-full.js';
 
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
@@ -157,6 +157,13 @@ export class FsLake implements Lake {
   }
 
   async append(entries: readonly LakeLine[]): Promise<LakePosition[]> {
+    const staged = this.stage(entries);
+    await staged.durable;
+    return staged.positions;
+  }
+
+  /** The lines are encoded and written (to the page cache) on the calling thread now; `durable` resolves once they are synced. */
+  stage(entries: readonly LakeLine[]): StagedAppend {
     const groups = new Map<string, { lines: string[]; indexes: number[] }>();
     // Increasing across segments and restarts (microseconds since the epoch, or one more).
     const nowSeq = Date.now() * 1000;
@@ -187,8 +194,10 @@ export class FsLake implements Lake {
       writes.push(this.writeDurably(dir, segment, start, buffer, importing && buffer.length >= this.syncImportsOnThreadFromBytes));
       if (segment.size >= SEGMENT_MAX_BYTES) void this.retire(dir, segment);
     }
-    await Promise.all(writes);
-    return positions;
+    const durable = Promise.all(writes).then(() => undefined);
+    // Whoever stages an append awaits `durable` later (after other work): a failure is theirs to hear then, not unhandled now.
+    durable.catch(() => undefined);
+    return { positions, durable };
   }
 
   /** The UTC day of a time as YYYY-MM-DD (the records of a group mostly share one). */
