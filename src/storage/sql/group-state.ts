@@ -103,7 +103,7 @@ export class GroupState {
   }
 
   /** Whether the transaction before wrote this profile (so that what is stored of it may not be what it will be). */
-  touchedBefore(instanceId: string, customerId: string): boolean {
+  private touchedBefore(instanceId: string, customerId: string): boolean {
     const k = profileKeyOf(instanceId, customerId);
     return this.before !== undefined && (this.before.touched.has(k) || this.before.survivors.has(k));
   }

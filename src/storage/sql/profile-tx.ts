@@ -38,7 +38,7 @@ export class SqlProfileTx implements ProfileTx {
   /** Whether the gate is behind: no predecessor, or it committed and this one's deferred locks are held. */
   private open: boolean;
   private gatePassed: Promise<void> | undefined;
-  /** Profiles the predecessor wrote that this transaction uses (by profile key): locked at the gate. */
+  /** The profiles this transaction found before its gate (by profile key): locked at the gate. */
   private readonly deferred = new Set<string>();
 
   constructor(
@@ -127,10 +127,7 @@ export class SqlProfileTx implements ProfileTx {
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
     for (const l of lookups) {
       const owners = await this.fetchOwners(l.instanceId, l.identities);
-      await this.fetchGraphs(
-        l.instanceId,
-        owners.map((o) => this.group.live(l.instanceId, o)),
-      );
+      await this.fetchGraphs(l.instanceId, owners.map((o) => this.group.live(l.instanceId, o)));
       await this.fetchFragmentStates(l.instanceId, l.fragments);
       await this.fetchActivityStates(l.instanceId, l.activityIds);
     }
