@@ -67,7 +67,11 @@ export class GroupState {
   /** The sizes of the graphs read before the predecessor committed, or carried from it (checked once it has). */
   readonly graphSizesAsRead = new Map<string, number>();
 
-  constructor(private readonly before?: Carried) {
+  /** `handsOn`: keep what this transaction writes for `carry` (else `carry` hands on nothing). */
+  constructor(
+    private readonly before?: Carried,
+    private readonly handsOn = false,
+  ) {
     if (!before) return;
     for (const [k, v] of before.owners) this.owners.set(k, v);
     for (const [k, v] of before.fragments) this.fragments.set(k, v);
@@ -143,8 +147,8 @@ export class GroupState {
   created(instanceId: string, customerId: string): void {
     const k = profileKeyOf(instanceId, customerId);
     this.graphs.set(k, []);
-    this.written.touched.add(k);
     this.createdHere.add(k);
+    if (this.handsOn) this.written.touched.add(k);
   }
 
   /** Whether this transaction created the profile (it is not stored until the transaction writes). */
@@ -155,20 +159,21 @@ export class GroupState {
   linked(instanceId: string, namespace: string, value: string, customerId: string, at: number): void {
     const k = identityKeyOf(instanceId, namespace, value);
     this.owners.set(k, customerId);
-    this.written.owners.set(k, customerId);
     const profile = profileKeyOf(instanceId, customerId);
     this.graphs.get(profile)?.push({ namespace, value, firstSeen: at });
+    if (!this.handsOn) return;
+    this.written.owners.set(k, customerId);
     this.written.touched.add(profile);
   }
 
   wroteFragment(key: string, state: RowState): void {
     this.fragments.set(key, state);
-    this.written.fragments.set(key, state);
+    if (this.handsOn) this.written.fragments.set(key, state);
   }
 
   wroteActivity(key: string, state: RowState): void {
     this.activities.set(key, state);
-    this.written.activities.set(key, state);
+    if (this.handsOn) this.written.activities.set(key, state);
   }
 
   /** Everything of `absorbedId` now belongs to `survivorId` (what was read follows through `live`). */
@@ -197,7 +202,7 @@ export class GroupState {
 
   /** What this transaction wrote, for the next one to start from while this one commits; undefined when it cannot be handed on. */
   carry(): Carried | undefined {
-    if (this.opaque) return undefined;
+    if (this.opaque || !this.handsOn) return undefined;
     const graphs = new Map<string, GraphEntry[]>();
     for (const k of this.written.touched) {
       const g = this.graphs.get(k);

@@ -41,12 +41,16 @@ export class SqlProfileTx implements ProfileTx {
   /** The profiles this transaction found before its gate (by profile key): locked at the gate. */
   private readonly deferred = new Set<string>();
 
+  private readonly predecessor: Predecessor | undefined;
+
+  /** `handsOn`: what this transaction writes is kept for `carry` (its writer overlaps transactions). */
   constructor(
     private readonly raw: SqlClient,
-    private readonly predecessor?: Predecessor,
+    options: { predecessor?: Predecessor | undefined; handsOn?: boolean } = {},
   ) {
-    this.group = new GroupState(predecessor?.carried);
-    this.open = predecessor === undefined;
+    this.predecessor = options.predecessor;
+    this.group = new GroupState(this.predecessor?.carried, options.handsOn ?? false);
+    this.open = this.predecessor === undefined;
     const gated = async <T>(run: () => Promise<T>): Promise<T> => {
       await this.gate();
       return run();

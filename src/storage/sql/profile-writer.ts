@@ -68,10 +68,10 @@ export class SqlProfileWriter implements ProfileWriter {
       // One that has ended meanwhile (committed or not, a failed run of this very transaction among them) is not started from.
       const predecessor = handed && !handed.ended() ? handed : undefined;
       const result = await this.db.transaction(async (client) => {
-        const tx = new SqlProfileTx(client, predecessor);
+        const tx = new SqlProfileTx(client, { predecessor, handsOn: this.options.overlap === true });
         const value = await fn(tx);
         await tx.gate();
-        const carried = this.options.overlap ? tx.carry() : undefined;
+        const carried = tx.carry();
         if (carried) handOver({ carried, committed, ended: () => ended });
         await tx.flush();
         return value;
