@@ -91,10 +91,11 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   const control = new SqlControlStore(sql);
   const catalog = new Catalog(control, { maxAgeMs: 5_000 });
   const unwatch = catalog.watch(CATALOG_WATCH_MS);
-  // One writer for all of a worker's partitions: their groups side by side, each its own transaction,
-  // kept waiting on each other's new identities (one person's records spread over partitions) and
-  // redoing work. Its transactions overlap only as a pipeline: the next group is read and worked
-  // through while the one before writes and commits (see SqlProfileWriter).
+  // One writer for all of a worker's partitions. Running their groups side by side, each its own
+  // transaction, was tried: they waited on each other's new identities (one person's records spread
+  // over partitions) and redid work. The writer's transactions overlap only as a pipeline instead:
+  // the next group is read and worked through while the one before writes and commits (see
+  // SqlProfileWriter).
   const writer = new SqlProfileWriter(sql, { overlap: true });
   const applyBatch = createApplyBatchStep({ writer, catalog });
   const state = new SqlLogStateStore(sql);

@@ -147,11 +147,12 @@ export class GroupState {
   created(instanceId: string, customerId: string): void {
     const k = profileKeyOf(instanceId, customerId);
     this.graphs.set(k, []);
+    if (!this.handsOn) return;
     this.createdHere.add(k);
-    if (this.handsOn) this.written.touched.add(k);
+    this.written.touched.add(k);
   }
 
-  /** Whether this transaction created the profile (it is not stored until the transaction writes). */
+  /** Whether this transaction created the profile (it is not stored until the transaction writes). Kept only with `handsOn`: it is asked only before a gate, which only an overlapping writer's transactions have. */
   createdByThis(instanceId: string, customerId: string): boolean {
     return this.createdHere.has(profileKeyOf(instanceId, customerId));
   }
@@ -183,9 +184,11 @@ export class GroupState {
     const survivor = profileKeyOf(instanceId, survivorId);
     const absorbed = profileKeyOf(instanceId, absorbedId);
     this.survivors.set(absorbed, survivorId);
-    this.written.survivors.set(absorbed, survivorId);
-    this.written.touched.add(survivor);
-    this.written.touched.add(absorbed);
+    if (this.handsOn) {
+      this.written.survivors.set(absorbed, survivorId);
+      this.written.touched.add(survivor);
+      this.written.touched.add(absorbed);
+    }
     const a = this.graphs.get(absorbed);
     const s = this.graphs.get(survivor);
     if (a !== undefined && s !== undefined) this.graphs.set(survivor, [...s, ...a]);

@@ -55,12 +55,15 @@ export class SqlProfileTx implements ProfileTx {
       await this.gate();
       return run();
     };
-    this.db = {
-      all: (sql, params) => gated(() => raw.all(sql, params)),
-      get: (sql, params) => gated(() => raw.get(sql, params)),
-      run: (sql, params) => gated(() => raw.run(sql, params)),
-      transaction: (fn, options) => gated(() => raw.transaction(fn, options)),
-    };
+    // Without a predecessor there is no gate to wait for.
+    this.db = this.open
+      ? raw
+      : {
+          all: (sql, params) => gated(() => raw.all(sql, params)),
+          get: (sql, params) => gated(() => raw.get(sql, params)),
+          run: (sql, params) => gated(() => raw.run(sql, params)),
+          transaction: (fn, options) => gated(() => raw.transaction(fn, options)),
+        };
   }
 
   /**
