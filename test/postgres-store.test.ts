@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ import { SqlRefreshRunStore } from '../src/storage/sql/refresh-run-store.js';
 import type { SqlClient } from '../src/storage/sql/sql-client.js';
 import { migrate } from '../src/storage/sqlite/migrations.js';
 import { SqliteClient } from '../src/storage/sqlite/sqlite-client.js';
-import { freshSchema, postgresForTests } from './helpers/postgres.js';
+import { freshSchema, PG_URL, postgresForTests } from './helpers/postgres.js';
+import { openPostgres } from '../src/storage/postgres/open.js';
 
 const withPostgres = await postgresForTests();
 const cleanups: Array<() => Promise<void>> = [];
@@ -97,7 +99,37 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     cleanups.push(() => s.drop());
     await Promise.all([s.openAnother(), s.openAnother()]);
     const { rows } = await s.pool.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it("orders text keys bytewise, as SQLite does, on a database with a language's collation (migration 10)", async () => {
+    const database = `t_icu_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'`);
+    const url = new URL(PG_URL);
+    url.pathname = `/${database}`;
+    const pool = await openPostgres({ url: url.toString(), maxConnections: 2 });
+    try {
+      const order = async (db: SqlClient): Promise<string[]> => {
+        const control = new SqlControlStore(db);
+        await control.createInstance({ id: 'acme', name: 'Acme', createdAt: 1, settings: SETTINGS });
+        for (const code of ['b', 'B', 'a', 'A']) await control.upsertNamespace('acme', { code, name: code, normalizer: 'trim', priority: 1, unique: false, builtin: false, aliases: [] }, 1);
+        return (await control.listNamespaces('acme')).map((n) => n.code);
+      };
+      // English orders them a, A, b, B; bytes (and SQLite) A, B, a, b.
+      expect(await order(new PgClient(pool))).toEqual(['A', 'B', 'a', 'b']);
+      expect(await order(await backends[0]![1]())).toEqual(['A', 'B', 'a', 'b']);
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+         WHERE c.relnamespace = 'public'::regnamespace AND a.atttypid = 'text'::regtype AND a.attcollation <> 'pg_catalog."C"'::regcollation`,
+      );
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await pool.end();
+      await admin.query(`DROP DATABASE ${database}`);
+      await admin.end();
+    }
   });
 
   it('merge_profiles moves what the absorbed profiles held to their final survivors, and leaves the planner settings of the transaction as they were', async () => {

