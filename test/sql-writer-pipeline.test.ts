@@ -26,7 +26,7 @@ function holding(db: SqlClient): { client: SqlClient; hold(prefix: string): { re
       }
       return inner.run(sql, params);
     },
-    transaction: (fn, options) => inner.transaction((tx) => fn(wrap(tx)), options),
+    transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),
   });
   return {
     client: wrap(db),

@@ -80,7 +80,7 @@ export class PgClient implements SqlClient {
     return { changes: (await this.exec(sql, params)).rowCount ?? 0 };
   }
 
-  async transaction<T>(fn: (tx: SqlClient) => Promise<T>, options: { readSnapshot?: boolean } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     if (!(this.db instanceof pg.Pool)) return fn(this); // already inside one
     const client = await this.db.connect().catch((err: unknown) => {
       throw storeErrorOf(err);
@@ -96,7 +96,7 @@ export class PgClient implements SqlClient {
       client.release(lost);
     };
     try {
-      await client.query(options.readSnapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+      await client.query('BEGIN');
       const result = await fn(new PgClient(client));
       await client.query('COMMIT');
       release();

@@ -62,7 +62,7 @@ export class SqlProfileTx implements ProfileTx {
           all: (sql, params) => gated(() => raw.all(sql, params)),
           get: (sql, params) => gated(() => raw.get(sql, params)),
           run: (sql, params) => gated(() => raw.run(sql, params)),
-          transaction: (fn, options) => gated(() => raw.transaction(fn, options)),
+          transaction: (fn) => gated(() => raw.transaction(fn)),
         };
   }
 

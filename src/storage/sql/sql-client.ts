@@ -12,11 +12,10 @@ export interface SqlClient {
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   /**
-   * Runs `fn` in one transaction (on one connection). `readSnapshot`: a read-only transaction that
-   * sees one consistent snapshot throughout. A write transaction that lost a race with another
+   * Runs `fn` in one transaction (on one connection). A transaction that lost a race with another
    * writer throws `TransactionConflict`.
    */
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>, options?: { readSnapshot?: boolean }): Promise<T>;
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
 }
 
 /**
