@@ -98,7 +98,9 @@ export class NatsIngestionLog implements IngestionLog {
   static async open(options: NatsLogOptions): Promise<NatsIngestionLog> {
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: options.url, name: `tessera-${options.stream}`, maxReconnectAttempts: -1 });
+      // noAsyncTraces: a request (each publish, each acknowledgement awaited) does not capture
+      // its caller's stack up front, two Error objects a request that are dropped when it succeeds.
+      nc = await connect({ servers: options.url, name: `tessera-${options.stream}`, maxReconnectAttempts: -1, noAsyncTraces: true });
     } catch (err) {
       throw new Error(`cannot reach NATS at ${options.url}: ${(err as Error).message}`);
     }
