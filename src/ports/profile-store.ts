@@ -73,6 +73,9 @@ export interface FailedRecord {
   errors: Array<{ path: string; keyword: string; message: string }>;
 }
 
+/** A profile as asked for: by customer id, or by an identity (its value normalized). */
+export type ProfileRef = { customerId: string } | { namespace: string; value: string };
+
 export interface ProfileBundle {
   customerId: string;
   row: ProfileRow;
@@ -193,8 +196,11 @@ export interface TimelineQuery {
 /** Reads of profile state; never blocked by the writer. */
 export interface ProfileReader {
   resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined>;
-  /** Everything a profile read needs, from one consistent snapshot (never half a merge). */
-  profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined>;
+  /**
+   * Everything a profile read needs, from one consistent snapshot (never half a merge): the
+   * profile of a customer id (or the survivor it was merged into), or the one holding an identity.
+   */
+  profileBundle(instanceId: string, ref: ProfileRef): Promise<ProfileBundle | undefined>;
   profile(instanceId: string, customerId: string): Promise<ProfileRow | undefined>;
   findByIdentity(instanceId: string, namespace: string, value: string): Promise<string | undefined>;
   findByRecordKey(instanceId: string, datasetId: string, recordKey: string): Promise<string | undefined>;

@@ -5,7 +5,7 @@ import { applyOverrides, type Override } from '../domain/profile/overrides.js';
 import { viewOf } from './profile-view.js';
 import type { DatasetDef, MergePolicyName } from '../domain/schema/model.js';
 import { normalizeIdentity } from '../domain/identity/normalize.js';
-import type { ActivityRow, ProfileReader } from '../ports/profile-store.js';
+import type { ActivityRow, ProfileBundle, ProfileReader } from '../ports/profile-store.js';
 import type { Catalog, InstanceCatalog } from '../pipelines/ingest/catalog.js';
 
 /** Where a field's value came from: a dataset's record, or a real-time update until it expires. */
@@ -72,22 +72,41 @@ export class ProfileService {
     return id;
   }
 
-  /** Finds a profile by `namespace:value` (the value normalized as the namespace says). */
-  async findByIdentity(instanceId: string, identity: string): Promise<string | undefined> {
-    const catalog = await this.catalogOf(instanceId);
+  /** An identity `namespace:value` as stored: its value normalized as the namespace says (null: nothing usable is left). */
+  private identityRef(catalog: InstanceCatalog, identity: string): { namespace: string; value: string } | null {
     const sep = identity.indexOf(':');
     if (sep <= 0) throw invalid('invalid_identity', 'identity must be namespace:value, e.g. email:jane@example.com');
     const ns = catalog.namespaces.find(identity.slice(0, sep));
     if (!ns) throw invalid('unknown_namespace', `namespace ${identity.slice(0, sep)} is not defined`);
     const value = normalizeIdentity(ns.normalizer, identity.slice(sep + 1), { defaultPhoneRegion: catalog.settings.defaultPhoneRegion });
-    if (value === null) return undefined;
-    return this.reader.findByIdentity(instanceId, ns.code, value);
+    return value === null ? null : { namespace: ns.code, value };
+  }
+
+  /** Finds a profile by `namespace:value` (the value normalized as the namespace says). */
+  async findByIdentity(instanceId: string, identity: string): Promise<string | undefined> {
+    const ref = this.identityRef(await this.catalogOf(instanceId), identity);
+    return ref ? this.reader.findByIdentity(instanceId, ref.namespace, ref.value) : undefined;
   }
 
   async profile(instanceId: string, requestedId: string, policy?: MergePolicyName): Promise<ProfileDocument> {
     const catalog = await this.catalogOf(instanceId);
-    const bundle = await this.reader.profileBundle(instanceId, requestedId);
+    const bundle = await this.reader.profileBundle(instanceId, { customerId: requestedId });
     if (!bundle) throw notFound('profile_not_found', `profile ${requestedId} does not exist`);
+    const doc = this.documentOf(catalog, bundle, policy);
+    if (bundle.customerId !== requestedId) doc.resolvedFrom = requestedId;
+    return doc;
+  }
+
+  /** The profile holding an identity `namespace:value`, read with it (one snapshot). */
+  async profileByIdentity(instanceId: string, identity: string, policy?: MergePolicyName): Promise<ProfileDocument> {
+    const catalog = await this.catalogOf(instanceId);
+    const ref = this.identityRef(catalog, identity);
+    const bundle = ref ? await this.reader.profileBundle(instanceId, ref) : undefined;
+    if (!bundle) throw notFound('profile_not_found', `no profile holds identity ${identity}`);
+    return this.documentOf(catalog, bundle, policy);
+  }
+
+  private documentOf(catalog: InstanceCatalog, bundle: ProfileBundle, policy: MergePolicyName | undefined): ProfileDocument {
     const { customerId, row, fragments, identities } = bundle;
     const mergePolicy = policy ?? catalog.settings.mergePolicy;
     const now = this.clock.now();
@@ -116,7 +135,6 @@ export class ProfileService {
       createdAt: iso(row.createdAt),
       updatedAt: iso(updatedAt),
     };
-    if (customerId !== requestedId) doc.resolvedFrom = requestedId;
     return doc;
   }
 

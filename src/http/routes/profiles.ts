@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { invalid, notFound } from '../../domain/errors.js';
+import { invalid } from '../../domain/errors.js';
 import type { Tessera } from '../../runtime/tessera.js';
 import { InstanceParams } from '../schemas/common.js';
 
@@ -46,9 +46,7 @@ export const profileRoutes: FastifyPluginAsyncTypebox<{ t: Tessera }> = async (a
         const ids = await t.reader.listCustomerIds(req.params.instanceId, req.query.after ?? '', req.query.limit);
         return { customerIds: ids, next: ids.length === req.query.limit ? ids[ids.length - 1] : null };
       }
-      const customerId = await t.profiles.findByIdentity(req.params.instanceId, req.query.identity);
-      if (!customerId) throw notFound('profile_not_found', `no profile holds identity ${req.query.identity}`);
-      return t.profiles.profile(req.params.instanceId, customerId, req.query.mergePolicy);
+      return t.profiles.profileByIdentity(req.params.instanceId, req.query.identity, req.query.mergePolicy);
     },
   );
 

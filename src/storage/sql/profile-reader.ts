@@ -1,4 +1,4 @@
-import type { ActivityRow, FailedRecord, IdentityWarning, MergeRow, ProfileBundle, ProfileReader, ProfileRow, StoredFragment, TimelineQuery } from '../../ports/profile-store.js';
+import type { ActivityRow, FailedRecord, IdentityWarning, MergeRow, ProfileBundle, ProfileReader, ProfileRef, ProfileRow, StoredFragment, TimelineQuery } from '../../ports/profile-store.js';
 import {
   parseObject,
   timelineSql,
@@ -32,18 +32,14 @@ interface BundleDbRow {
 }
 
 /**
- * A profile (the one asked for, or the survivor it was merged into) and everything its view is
- * merged from, in one statement: one snapshot, one round trip. Ten statements in a read-only
- * transaction took ten round trips, each a write to the connection's socket and a wake-up of its
- * backend. Duplicates a refresh did not pick stay linked (key ring) but do not feed the merge.
+ * A profile (the one asked for, or the survivor it was merged into; or the one holding an
+ * identity) and everything its view is merged from, in one statement: one snapshot, one round
+ * trip. Ten statements in a read-only transaction took ten round trips, each a write to the
+ * connection's socket and a wake-up of its backend. Duplicates a refresh did not pick stay linked
+ * (key ring) but do not feed the merge.
  */
-const BUNDLE_SQL = `
-WITH target AS (
-  (SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id = ?)
-  UNION ALL
-  (SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?)
-  LIMIT 1
-)
+const bundleSql = (target: string): string => `
+WITH target AS (${target})
 SELECT p.customer_id, p.created_at, p.updated_at,
   (SELECT json_agg(f ORDER BY f.dataset_id, f.record_key) FROM (SELECT ${FRAGMENT_COLUMNS} FROM fragments WHERE instance_id = p.instance_id AND customer_id = p.customer_id AND dedup_loser = 0) f) AS fragments,
   (SELECT json_agg(o ORDER BY o.path) FROM (SELECT path, value, set_at, valid_until, caller, request_id FROM overrides WHERE instance_id = p.instance_id AND customer_id = p.customer_id) o) AS overrides,
@@ -51,6 +47,15 @@ SELECT p.customer_id, p.created_at, p.updated_at,
   ARRAY(SELECT old_id FROM customer_aliases WHERE instance_id = p.instance_id AND survivor_id = p.customer_id ORDER BY old_id) AS previous,
   (SELECT attributes FROM enrichments WHERE instance_id = p.instance_id AND customer_id = p.customer_id) AS enrichment
 FROM target t JOIN profiles p ON p.instance_id = ? AND p.customer_id = t.customer_id`;
+
+/** By customer id: the profile, or the survivor of the alias. */
+const BUNDLE_BY_ID_SQL = bundleSql(`
+  (SELECT customer_id FROM profiles WHERE instance_id = ? AND customer_id = ?)
+  UNION ALL
+  (SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?)
+  LIMIT 1`);
+/** By identity: its owner. */
+const BUNDLE_BY_IDENTITY_SQL = bundleSql('SELECT customer_id FROM identities WHERE instance_id = ? AND namespace = ? AND value = ?');
 
 /** Reads of profile state in portable SQL (the PostgreSQL backend); a profile comes from one snapshot. */
 export class SqlProfileReader implements ProfileReader {
@@ -65,8 +70,11 @@ export class SqlProfileReader implements ProfileReader {
     return this.resolve(this.db, instanceId, customerId);
   }
 
-  async profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined> {
-    const row = await this.db.get<BundleDbRow>(BUNDLE_SQL, [instanceId, requestedId, instanceId, requestedId, instanceId]);
+  async profileBundle(instanceId: string, ref: ProfileRef): Promise<ProfileBundle | undefined> {
+    const row =
+      'customerId' in ref
+        ? await this.db.get<BundleDbRow>(BUNDLE_BY_ID_SQL, [instanceId, ref.customerId, instanceId, ref.customerId, instanceId])
+        : await this.db.get<BundleDbRow>(BUNDLE_BY_IDENTITY_SQL, [instanceId, ref.namespace, ref.value, instanceId]);
     if (!row) return undefined;
     return {
       customerId: row.customer_id,

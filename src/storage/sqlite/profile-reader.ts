@@ -6,6 +6,7 @@ import type {
   IdentityWarning,
   MergeRow,
   ProfileBundle,
+  ProfileRef,
   ProfileReader,
   ProfileRow,
   StoredFragment,
@@ -55,11 +56,12 @@ export class SqliteProfileReader implements ProfileReader {
     return this.resolveSync(instanceId, customerId);
   }
 
-  async profileBundle(instanceId: string, requestedId: string): Promise<ProfileBundle | undefined> {
+  async profileBundle(instanceId: string, ref: ProfileRef): Promise<ProfileBundle | undefined> {
     // One read transaction: all of it from the same snapshot, whatever the writer commits meanwhile.
     this.s['begin']!.run();
     try {
-      const customerId = this.resolveSync(instanceId, requestedId);
+      const customerId =
+        'customerId' in ref ? this.resolveSync(instanceId, ref.customerId) : (this.s['byIdentity']!.get(instanceId, ref.namespace, ref.value) as string | undefined);
       if (customerId === undefined) return undefined;
       const row = this.s['profile']!.get(instanceId, customerId) as { customer_id: string; created_at: number; updated_at: number } | undefined;
       if (!row) return undefined;
