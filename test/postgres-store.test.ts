@@ -109,8 +109,9 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     await admin.query(`CREATE DATABASE ${database} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'`);
     const url = new URL(PG_URL);
     url.pathname = `/${database}`;
-    const pool = await openPostgres({ url: url.toString(), maxConnections: 2 });
+    let pool: pg.Pool | undefined;
     try {
+      pool = await openPostgres({ url: url.toString(), maxConnections: 2 });
       const order = async (db: SqlClient): Promise<string[]> => {
         const control = new SqlControlStore(db);
         await control.createInstance({ id: 'acme', name: 'Acme', createdAt: 1, settings: SETTINGS });
@@ -126,7 +127,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
       );
       expect(rows[0]!.n).toBe(0);
     } finally {
-      await pool.end();
+      await pool?.end();
       await admin.query(`DROP DATABASE ${database}`);
       await admin.end();
     }

@@ -61,13 +61,9 @@ const BUNDLE_BY_IDENTITY_SQL = bundleSql('SELECT customer_id FROM identities WHE
 export class SqlProfileReader implements ProfileReader {
   constructor(private readonly db: SqlClient) {}
 
-  private async resolve(db: SqlClient, instanceId: string, customerId: string): Promise<string | undefined> {
-    if (await db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId])) return customerId;
-    return (await db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
-  }
-
-  resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> {
-    return this.resolve(this.db, instanceId, customerId);
+  async resolveCustomerId(instanceId: string, customerId: string): Promise<string | undefined> {
+    if (await this.db.get('SELECT 1 AS one FROM profiles WHERE instance_id = ? AND customer_id = ?', [instanceId, customerId])) return customerId;
+    return (await this.db.get<{ survivor_id: string }>('SELECT survivor_id FROM customer_aliases WHERE instance_id = ? AND old_id = ?', [instanceId, customerId]))?.survivor_id;
   }
 
   async profileBundle(instanceId: string, ref: ProfileRef): Promise<ProfileBundle | undefined> {
@@ -105,20 +101,12 @@ export class SqlProfileReader implements ProfileReader {
     return row && toActivity(row);
   }
 
-  private identitiesIn(db: SqlClient, instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {
-    return db.all('SELECT namespace, value, first_seen AS "firstSeen" FROM identities WHERE instance_id = ? AND customer_id = ? ORDER BY namespace, value', [instanceId, customerId]);
-  }
-
-  private async previousIn(db: SqlClient, instanceId: string, customerId: string): Promise<string[]> {
-    return (await db.all<{ old_id: string }>('SELECT old_id FROM customer_aliases WHERE instance_id = ? AND survivor_id = ? ORDER BY old_id', [instanceId, customerId])).map((r) => r.old_id);
-  }
-
   identities(instanceId: string, customerId: string): Promise<Array<{ namespace: string; value: string; firstSeen: number }>> {
-    return this.identitiesIn(this.db, instanceId, customerId);
+    return this.db.all('SELECT namespace, value, first_seen AS "firstSeen" FROM identities WHERE instance_id = ? AND customer_id = ? ORDER BY namespace, value', [instanceId, customerId]);
   }
 
-  previousIds(instanceId: string, customerId: string): Promise<string[]> {
-    return this.previousIn(this.db, instanceId, customerId);
+  async previousIds(instanceId: string, customerId: string): Promise<string[]> {
+    return (await this.db.all<{ old_id: string }>('SELECT old_id FROM customer_aliases WHERE instance_id = ? AND survivor_id = ? ORDER BY old_id', [instanceId, customerId])).map((r) => r.old_id);
   }
 
   async fragments(instanceId: string, customerId: string): Promise<StoredFragment[]> {
