@@ -22,10 +22,17 @@ export async function resolveIdentities(tx: ProfileTx, catalog: InstanceCatalog,
   const dataset = catalog.datasetsById.get(r.datasetId)!;
   const owners = await tx.identityOwners(instanceId, r.identities);
   const candidates = new Set(owners.values());
-  const unique = [...catalog.uniqueNamespaces];
-  const needUnique = unique.length > 0 && (candidates.size > 1 || r.identities.some((i) => catalog.uniqueNamespaces.has(i.namespace)));
+  // A profile's values of unique namespaces matter only when the record joins it to another
+  // profile, or brings it a unique-namespace value it does not hold yet (one it holds is no link).
+  const needUnique =
+    catalog.uniqueNamespaces.size > 0 &&
+    candidates.size > 0 &&
+    (candidates.size > 1 || r.identities.some((i) => catalog.uniqueNamespaces.has(i.namespace) && !owners.has(identityKey(i))));
   const uniqueValues = new Map<string, Map<string, Set<string>>>();
-  if (needUnique) for (const c of candidates) uniqueValues.set(c, await tx.uniqueValues(instanceId, c, unique));
+  if (needUnique) {
+    const unique = [...catalog.uniqueNamespaces];
+    for (const c of candidates) uniqueValues.set(c, await tx.uniqueValues(instanceId, c, unique));
+  }
 
   const plan = planLinks(r.identities, {
     owners,
