@@ -18,7 +18,8 @@ import { SqlRefreshRunStore } from '../src/storage/sql/refresh-run-store.js';
 import type { SqlClient } from '../src/storage/sql/sql-client.js';
 import { migrate } from '../src/storage/sqlite/migrations.js';
 import { SqliteClient } from '../src/storage/sqlite/sqlite-client.js';
-import { freshSchema, PG_URL, postgresForTests } from './helpers/postgres.js';
+import { dropSchema, freshSchema, freshSchemaName, PG_URL, postgresForTests } from './helpers/postgres.js';
+import { PG_MIGRATIONS } from '../src/storage/postgres/migrations.js';
 import { openPostgres } from '../src/storage/postgres/open.js';
 
 const withPostgres = await postgresForTests();
@@ -130,6 +131,36 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
       await pool?.end();
       await admin.query(`DROP DATABASE ${database}`);
       await admin.end();
+    }
+  });
+
+  it('migration 10 keeps every row of a store made by migrations 1-9, and its keys then sort bytewise', async () => {
+    const schema = await freshSchemaName();
+    const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    await client.connect();
+    let pool: pg.Pool | undefined;
+    try {
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      for (const m of PG_MIGRATIONS.filter((m) => m.version <= 9)) {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)', [m.version, m.name]);
+      }
+      await client.query("INSERT INTO profiles VALUES ('i', 'p1', 1, 1), ('i', 'p2', 1, 1)");
+      await client.query("INSERT INTO identities VALUES ('i', 'email', 'b@example.com', 'p1', 1), ('i', 'email', 'B@example.com', 'p2', 2), ('i', 'crmId', 'a-1', 'p1', 3)");
+      pool = await openPostgres({ url: PG_URL, schema, maxConnections: 1 });
+      expect((await pool.query<{ version: number }>('SELECT max(version) AS version FROM schema_migrations')).rows[0]!.version).toBe(10);
+      const { rows } = await pool.query<{ value: string; customer_id: string }>("SELECT value, customer_id FROM identities WHERE instance_id = 'i' ORDER BY namespace, value");
+      expect(rows).toEqual([
+        { value: 'a-1', customer_id: 'p1' },
+        { value: 'B@example.com', customer_id: 'p2' },
+        { value: 'b@example.com', customer_id: 'p1' },
+      ]);
+      expect((await pool.query("SELECT customer_id FROM identities WHERE instance_id = 'i' AND namespace = 'email' AND value = 'B@example.com'")).rows).toEqual([{ customer_id: 'p2' }]);
+    } finally {
+      await pool?.end();
+      await client.end();
+      await dropSchema(schema);
     }
   });
 
