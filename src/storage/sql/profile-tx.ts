@@ -38,8 +38,8 @@ export class SqlProfileTx implements ProfileTx {
   /** Whether the gate is behind: no predecessor, or it committed and this one's deferred locks are held. */
   private open: boolean;
   private gatePassed: Promise<void> | undefined;
-  /** The profiles this transaction found before its gate (by profile key): locked at the gate. */
-  private readonly deferred = new Set<string>();
+  /** The profiles this transaction found before its gate, by instance: locked at the gate. */
+  private readonly deferred = new Map<string, Set<string>>();
 
   private readonly predecessor: Predecessor | undefined;
 
@@ -83,14 +83,8 @@ export class SqlProfileTx implements ProfileTx {
     } catch {
       throw new TransactionConflict('the transaction before this one in its writer did not commit');
     }
-    const byInstance = new Map<string, Set<string>>();
-    for (const key of this.deferred) {
-      const [instanceId, customerId] = key.split('\u0000') as [string, string];
-      let ids = byInstance.get(instanceId);
-      if (!ids) byInstance.set(instanceId, (ids = new Set()));
-      ids.add(this.group.liveBefore(instanceId, customerId));
-    }
-    for (const [instanceId, ids] of byInstance) {
+    for (const [instanceId, found] of this.deferred) {
+      const ids = new Set([...found].map((id) => this.group.liveBefore(instanceId, id)));
       await this.lockProfiles(instanceId, [...ids], this.raw);
       const expected = [...ids].filter((id) => this.group.graphSizesAsRead.has(profileKeyOf(instanceId, id)));
       if (expected.length === 0) continue;
@@ -170,7 +164,9 @@ export class SqlProfileTx implements ProfileTx {
    * the database, where a deadlock would be seen) for its predecessor, which waits for that merge.
    */
   private deferLocks(instanceId: string, customerIds: readonly string[]): void {
-    for (const id of customerIds) if (!this.group.createdByThis(instanceId, id)) this.deferred.add(profileKeyOf(instanceId, id));
+    let ids = this.deferred.get(instanceId);
+    if (!ids) this.deferred.set(instanceId, (ids = new Set()));
+    for (const id of customerIds) if (!this.group.createdByThis(instanceId, id)) ids.add(id);
   }
 
   /** Reads the identities of the profiles whose graph the group state does not hold yet (after writing what is pending: it may add to them). */
