@@ -17,9 +17,24 @@ export interface NatsLogOptions {
 const LIMIT_CODES: ReadonlySet<number> = new Set([10077, 10078]);
 /** Where a reader stops pulling until its buffer is worked off. */
 const READER_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Bytes a reader asks the server for at once (at least twice the largest message). */
+const PULL_BYTES = 2 * 1024 * 1024;
+/** A reader's pull waits this long on an idle partition, and hears a heartbeat this often, by which lost deliveries are found. */
+const PULL_EXPIRES_MS = 10_000;
+const HEARTBEAT_MS = 2_000;
 /** How long a readiness check waits for JetStream to answer. */
 const CHECK_TIMEOUT_MS = 1_000;
 
+/**
+ * A partition's (or all partitions') messages from a sequence number on, through an ordered
+ * consumer that is opened again, where the last message came in, when the server says it delivered
+ * more than came. That happens when a connection breaks with deliveries in flight (the server cuts
+ * a client it finds too slow, a network fault, a restart): the server counts them delivered, the
+ * ordered consumer waits for the next one to see the gap, and on a partition that gets no more
+ * messages the reader would wait for ever. The server's idle heartbeats carry the consumer's last
+ * delivery; two of them in a row past the last delivery that came, with none coming in between
+ * and the reader taking what it is given, open the consumer again.
+ */
 class NatsLogReader implements LogReader {
   private readonly buffer: LoggedMessage[] = [];
   private bytes = 0;
@@ -27,23 +42,88 @@ class NatsLogReader implements LogReader {
   private resume: (() => void) | undefined;
   private failure: unknown;
   private ended = false;
+  private closed = false;
+  private messages: ConsumerMessages | undefined;
+  /** The last message taken into the buffer: its sequence number in the log, and in its consumer's deliveries. */
+  private lastSeq: number;
+  private lastDelivery = 0;
+  /** Messages taken into the buffer, from every consumer the reader had. */
+  private received = 0;
 
-  constructor(private readonly messages: ConsumerMessages) {
-    void this.pump();
+  private constructor(
+    private readonly open: (fromSeq: number) => Promise<ConsumerMessages>,
+    fromSeq: number,
+  ) {
+    this.lastSeq = fromSeq - 1;
   }
 
-  private async pump(): Promise<void> {
+  static async start(open: (fromSeq: number) => Promise<ConsumerMessages>, fromSeq: number): Promise<NatsLogReader> {
+    const reader = new NatsLogReader(open, fromSeq);
+    reader.follow(await open(fromSeq));
+    return reader;
+  }
+
+  private follow(messages: ConsumerMessages): void {
+    this.messages = messages;
+    this.lastDelivery = 0;
+    void this.pump(messages);
+    void this.watch(messages);
+  }
+
+  private async pump(messages: ConsumerMessages): Promise<void> {
     try {
-      for await (const m of this.messages) {
+      for await (const m of messages) {
+        if (messages !== this.messages) return;
         const payload = m.string();
         this.buffer.push({ seq: m.seq, payload });
+        this.lastSeq = m.seq;
+        this.lastDelivery = m.info.deliverySequence;
+        this.received++;
         this.bytes += payload.length;
         this.wake?.();
         if (this.bytes > READER_BUFFER_BYTES) await new Promise<void>((resolve) => (this.resume = resolve));
       }
     } catch (err) {
-      this.failure = err;
+      if (messages === this.messages) this.failure = err;
     } finally {
+      if (messages === this.messages) {
+        this.ended = true;
+        this.wake?.();
+      }
+    }
+  }
+
+  /** Opens the consumer again when the server's heartbeats say that deliveries were lost. */
+  private async watch(messages: ConsumerMessages): Promise<void> {
+    let suspect: number | undefined;
+    for await (const s of messages.status()) {
+      if (messages !== this.messages) return;
+      if (s.type !== 'heartbeat') continue;
+      // While the buffer is full the reader takes nothing: what came may wait in the client.
+      if (this.resume !== undefined || s.lastConsumerSequence <= this.lastDelivery) {
+        suspect = undefined;
+      } else if (suspect !== this.received) {
+        suspect = this.received;
+      } else {
+        await this.reopen(messages);
+        return;
+      }
+    }
+  }
+
+  private async reopen(old: ConsumerMessages): Promise<void> {
+    if (this.closed || old !== this.messages) return;
+    this.messages = undefined;
+    this.resume?.();
+    this.resume = undefined;
+    await old.close().catch(() => undefined);
+    if (this.closed) return;
+    try {
+      const messages = await this.open(this.lastSeq + 1);
+      if (this.closed) await messages.close();
+      else this.follow(messages);
+    } catch (err) {
+      this.failure = err;
       this.ended = true;
       this.wake?.();
     }
@@ -74,8 +154,11 @@ class NatsLogReader implements LogReader {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    const messages = this.messages;
+    this.messages = undefined;
     this.resume?.();
-    await this.messages.close();
+    await messages?.close();
   }
 }
 
@@ -150,11 +233,15 @@ export class NatsIngestionLog implements IngestionLog {
   }
 
   async reader(partition: number | 'all', fromSeq: number): Promise<LogReader> {
-    const consumer = await this.js.consumers.get(this.options.stream, {
-      filter_subjects: partition === 'all' ? `${this.options.stream}.p.*` : this.subject(partition),
-      opt_start_seq: Math.max(1, fromSeq),
-    });
-    return new NatsLogReader(await consumer.consume({ max_messages: 256 }));
+    const filter = partition === 'all' ? `${this.options.stream}.p.*` : this.subject(partition);
+    // Pulled by bytes: what a worker's readers have asked for and not yet taken stays well below
+    // what the server holds for one client before it cuts it as too slow (64 MB by default);
+    // twice the largest message, so that any message fits in a pull.
+    const maxBytes = Math.max(PULL_BYTES, 2 * (this.nc.info?.max_payload ?? 0));
+    return NatsLogReader.start(async (from) => {
+      const consumer = await this.js.consumers.get(this.options.stream, { filter_subjects: filter, opt_start_seq: Math.max(1, from) });
+      return consumer.consume({ max_bytes: maxBytes, expires: PULL_EXPIRES_MS, idle_heartbeat: HEARTBEAT_MS });
+    }, fromSeq);
   }
 
   async lastSeqs(): Promise<number[]> {
