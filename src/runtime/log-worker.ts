@@ -6,7 +6,7 @@ import { newId } from '../domain/ids.js';
 import { compactLake, retentionOf } from '../pipelines/apply/compact-lake.js';
 import { createApplyBatchStep } from '../pipelines/apply/apply-batch.js';
 import { Catalog } from '../pipelines/ingest/catalog.js';
-import { applyPartition, partitionConsumer } from '../pipelines/log/apply-from-log.js';
+import { applyPartition, combineGroups, partitionConsumer } from '../pipelines/log/apply-from-log.js';
 import { LAKE_CONSUMER, writeLakeFromLog } from '../pipelines/log/write-lake-from-log.js';
 import type { ApplyOutcome } from '../pipelines/records.js';
 import { FsLake } from '../storage/lake-fs/fs-lake.js';
@@ -95,9 +95,10 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   // transaction, was tried: they waited on each other's new identities (one person's records spread
   // over partitions) and redid work. The writer's transactions overlap only as a pipeline instead:
   // the next group is read and worked through while the one before writes and commits (see
-  // SqlProfileWriter).
+  // SqlProfileWriter). The partitions' groups that come while two transactions are in flight go
+  // as one transaction (combineGroups).
   const writer = new SqlProfileWriter(sql, { overlap: true });
-  const applyBatch = createApplyBatchStep({ writer, catalog });
+  const applyBatch = combineGroups(createApplyBatchStep({ writer, catalog }));
   const state = new SqlLogStateStore(sql);
   const lock = workerLocks(leasePool, options.postgres, options.nats);
   const log = await NatsIngestionLog.open(options.nats);
