@@ -82,7 +82,7 @@ export function combineGroups(apply: ApplyBatch, { inFlight = 2, maxRecords = CO
     });
 }
 
-/** Messages taken per transaction from one partition. */
+/** Messages a partition's applier takes at a time (a group; a worker's groups may go in one transaction: combineGroups). */
 const GROUP_MESSAGES = 64;
 
 /**
