@@ -47,8 +47,6 @@ class NatsLogReader implements LogReader {
   /** The last message taken into the buffer: its sequence number in the log, and in its consumer's deliveries. */
   private lastSeq: number;
   private lastDelivery = 0;
-  /** Messages taken into the buffer, from every consumer the reader had. */
-  private received = 0;
 
   private constructor(
     private readonly open: (fromSeq: number) => Promise<ConsumerMessages>,
@@ -78,7 +76,6 @@ class NatsLogReader implements LogReader {
         this.buffer.push({ seq: m.seq, payload });
         this.lastSeq = m.seq;
         this.lastDelivery = m.info.deliverySequence;
-        this.received++;
         this.bytes += payload.length;
         this.wake?.();
         if (this.bytes > READER_BUFFER_BYTES) await new Promise<void>((resolve) => (this.resume = resolve));
@@ -102,8 +99,9 @@ class NatsLogReader implements LogReader {
       // While the buffer is full the reader takes nothing: what came may wait in the client.
       if (this.resume !== undefined || s.lastConsumerSequence <= this.lastDelivery) {
         suspect = undefined;
-      } else if (suspect !== this.received) {
-        suspect = this.received;
+      } else if (suspect !== this.lastDelivery) {
+        // A delivery that came moves it (within a consumer it only grows).
+        suspect = this.lastDelivery;
       } else {
         await this.reopen(messages);
         return;
