@@ -266,6 +266,53 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     expect(rows.rows[0]).toEqual({ profiles: ['B'], identities: ['B'], activities: ['race-ev'], fragments: ['{"by":"A2"}'] });
   });
 
+  it("reads ahead the identities of only those profiles a record links an identity to or joins (an activity of a known person reads none)", async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    // Which profiles' identities each statement of a transaction read, in order.
+    const graphReads: string[][] = [];
+    const recording = (inner: SqlClient): SqlClient => ({
+      all: (sql, params) => {
+        if (sql.includes('FROM identities WHERE instance_id = ? AND customer_id = k.customer_id')) {
+          const ids = params![0]!;
+          graphReads.push((Array.isArray(ids) ? (ids as string[]) : String(ids).split('\u001e')).sort());
+        }
+        return inner.all(sql, params);
+      },
+      get: (sql, params) => inner.get(sql, params),
+      run: (sql, params) => inner.run(sql, params),
+      transaction: (fn) => inner.transaction((tx) => fn(recording(tx))),
+    });
+    const writer = new SqlProfileWriter(recording(new PgClient(s.pool)));
+    const id = (namespace: string, value: string) => ({ namespace, value, primary: false });
+    const [annEmail, annCookie, bobEmail, bobCrm, eveEmail, newCookie] = [id('email', 'ann@example.com'), id('cookie', 'c-ann'), id('email', 'bob@example.com'), id('crmId', 'crm-bob'), id('email', 'eve@example.com'), id('cookie', 'c-new')];
+    await writer.transaction(async (tx) => {
+      for (const [p, ids] of [['ANN', [annEmail, annCookie]], ['BOB', [bobEmail]], ['EVE', [eveEmail]]] as const) {
+        await tx.createProfile('acme', p, 1);
+        await tx.linkIdentities('acme', p, ids, 1);
+      }
+    });
+    graphReads.length = 0;
+    const sizes: number[] = [];
+    await writer.transaction(async (tx) => {
+      // Ann's activity (her identities all hers), Bob's CRM id (a link), a record of Eve's email and a new cookie (a link), and one of Ann's cookie (hers already).
+      const records = [[annEmail], [bobEmail, bobCrm], [eveEmail, newCookie], [annCookie]];
+      await tx.readAhead!([{ instanceId: 'acme', identities: records.flat(), records, fragments: [], activityIds: [] }]);
+      expect(graphReads).toEqual([['BOB', 'EVE']]);
+      await tx.linkIdentities('acme', 'BOB', [bobCrm], 2);
+      sizes.push(await tx.graphSize('acme', 'BOB'));
+    });
+    expect(sizes).toEqual([2]);
+    expect(graphReads).toEqual([['BOB', 'EVE']]);
+    // A record that joins two profiles reads both.
+    graphReads.length = 0;
+    await writer.transaction(async (tx) => {
+      const records = [[annEmail, bobEmail]];
+      await tx.readAhead!([{ instanceId: 'acme', identities: records.flat(), records, fragments: [], activityIds: [] }]);
+    });
+    expect(graphReads).toEqual([['ANN', 'BOB']]);
+  });
+
   it('a transaction whose connection dies while it waits between statements fails store_unavailable, and the process goes on', async () => {
     const s = await freshSchema();
     cleanups.push(() => s.drop());

@@ -124,6 +124,8 @@ export interface RefreshPublication {
 export interface GroupLookups {
   instanceId: string;
   identities: Identity[];
+  /** Each record's identities (those of `identities`, by record): which profiles' graphs it may need. */
+  records: Identity[][];
   fragments: Array<{ datasetId: string; recordKey: string }>;
   activityIds: string[];
 }

@@ -7,8 +7,9 @@ export function groupLookups(records: Iterable<PreparedRecord>): GroupLookups[] 
   for (const r of records) {
     if (r.kind === 'delete' || r.kind === 'override' || r.target !== undefined) continue;
     let l = byInstance.get(r.instanceId);
-    if (!l) byInstance.set(r.instanceId, (l = { instanceId: r.instanceId, identities: [], fragments: [], activityIds: [] }));
+    if (!l) byInstance.set(r.instanceId, (l = { instanceId: r.instanceId, identities: [], records: [], fragments: [], activityIds: [] }));
     l.identities.push(...r.identities);
+    l.records.push(r.identities);
     if (r.kind === 'activity') l.activityIds.push(r.recordKey);
     else l.fragments.push({ datasetId: r.datasetId, recordKey: r.recordKey });
   }

@@ -127,11 +127,33 @@ export class SqlProfileTx implements ProfileTx {
 
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
     for (const l of lookups) {
-      const owners = await this.fetchOwners(l.instanceId, l.identities);
-      await this.fetchGraphs(l.instanceId, owners.map((o) => this.group.live(l.instanceId, o)));
+      await this.fetchOwners(l.instanceId, l.identities);
+      await this.fetchGraphs(l.instanceId, this.graphsNeeded(l.instanceId, l.records));
       await this.fetchFragmentStates(l.instanceId, l.fragments);
       await this.fetchActivityStates(l.instanceId, l.activityIds);
     }
+  }
+
+  /**
+   * The stored profiles whose identities the records may need (their owners known): those of a
+   * record that links an identity nobody holds to one (the graph's size is checked), or that joins
+   * several (unique namespaces are compared, then the survivor's size). A record whose identities
+   * all belong to one profile links nothing: an activity of a known person reads no graph. One
+   * needed after all (a record ahead in the group changed things) is read when asked for.
+   */
+  private graphsNeeded(instanceId: string, records: readonly Identity[][]): string[] {
+    const needed = new Set<string>();
+    for (const identities of records) {
+      let unowned = false;
+      const found = new Set<string>();
+      for (const i of identities) {
+        const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
+        if (owner === null || owner === undefined) unowned = true;
+        else found.add(this.group.live(instanceId, owner));
+      }
+      if (found.size > 1 || (found.size === 1 && unowned)) for (const id of found) needed.add(id);
+    }
+    return [...needed];
   }
 
   /**
