@@ -168,9 +168,9 @@ export interface ProfileTx {
   setLakeWatermark(segment: string, offset: number): Awaitable<void>;
   /** A batch's rows (of its files, in order) read through `row` are applied: see `CommitWork.batchRows`. */
   setBatchAppliedThrough(instanceId: string, batchId: string, row: number): Awaitable<void>;
-  /** How far a consumer of the ingestion log has applied (0: nothing yet); locks the row until the transaction ends. */
-  logOffset(consumer: string): Awaitable<number>;
-  setLogOffset(consumer: string, seq: number): Awaitable<void>;
+  /** How far these consumers of the ingestion log have applied (0: nothing yet); locks their rows, in the consumers' order, until the transaction ends. */
+  logOffsets(consumers: readonly string[]): Awaitable<Map<string, number>>;
+  setLogOffsets(offsets: ReadonlyMap<string, number>): Awaitable<void>;
   /** Holds off every other writer of profile state until this transaction ends (a refresh, which rewrites whole clusters). */
   holdOffWriters(): Awaitable<void>;
   /** A page of an instance's fragments in key order, after `after`. */

@@ -4,7 +4,7 @@ import { TransactionConflict, type FailedRecord, type FragmentScanRow, type Grou
 import { GroupState, activityKeyOf, fragmentKeyOf, identityKeyOf, profileKeyOf, type Carried, type GraphEntry, type RowState } from './group-state.js';
 import { FRAGMENT_SCAN_COLUMNS } from './profile-rows.js';
 import type { SqlClient } from './sql-client.js';
-import { arrayList, textArray } from './array-params.js';
+import { arrayList, bigintArray, textArray } from './array-params.js';
 import { flushPending } from './write-pending.js';
 
 /** The transaction before this one in its writer, still committing: what it wrote, and its commit. */
@@ -480,13 +480,21 @@ export class SqlProfileTx implements ProfileTx {
     await this.db.run('UPDATE batches SET applied_through_row = ? WHERE instance_id = ? AND id = ?', [row, instanceId, batchId]);
   }
 
-  /** Read before the gate: the row of this transaction's own consumer (one the predecessor holds is waited for by PostgreSQL). */
-  async logOffset(consumer: string): Promise<number> {
-    return (await this.raw.get<{ seq: number }>('SELECT seq FROM log_offsets WHERE consumer = ? FOR UPDATE', [consumer]))?.seq ?? 0;
+  /** Read before the gate: the rows of this transaction's own consumers, one statement for all (one the predecessor holds is waited for by PostgreSQL). */
+  async logOffsets(consumers: readonly string[]): Promise<Map<string, number>> {
+    const offsets = new Map(consumers.map((c) => [c, 0]));
+    if (consumers.length === 0) return offsets;
+    const list = textArray(consumers);
+    // Locked as they come out of the sort: in the consumers' order, as every writer takes them.
+    const rows = await this.raw.all<{ consumer: string; seq: number }>(`SELECT consumer, seq FROM log_offsets WHERE consumer = ANY(${list.sql}) ORDER BY consumer FOR UPDATE`, [list.param]);
+    for (const row of rows) offsets.set(row.consumer, Number(row.seq));
+    return offsets;
   }
 
-  async setLogOffset(consumer: string, seq: number): Promise<void> {
-    await this.db.run('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq', [consumer, seq]);
+  async setLogOffsets(offsets: ReadonlyMap<string, number>): Promise<void> {
+    if (offsets.size === 0) return;
+    const a = arrayList(textArray([...offsets.keys()]), bigintArray([...offsets.values()]));
+    await this.db.run(`INSERT INTO log_offsets (consumer, seq) SELECT * FROM unnest(${a.sql}) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq`, a.params);
   }
 
   /** What this transaction wrote, for the next one of its writer to start from while this one commits (undefined: it must wait for the commit). */

@@ -279,12 +279,14 @@ export class SqliteProfileTx implements ProfileTx {
     this.s['batchAppliedThrough']!.run(row, instanceId, batchId);
   }
 
-  logOffset(consumer: string): number {
-    return (this.db.prepare('SELECT seq FROM log_offsets WHERE consumer = ?').get(consumer) as { seq: number } | undefined)?.seq ?? 0;
+  logOffsets(consumers: readonly string[]): Map<string, number> {
+    const read = this.db.prepare('SELECT seq FROM log_offsets WHERE consumer = ?');
+    return new Map(consumers.map((c) => [c, (read.get(c) as { seq: number } | undefined)?.seq ?? 0]));
   }
 
-  setLogOffset(consumer: string, seq: number): void {
-    this.db.prepare('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq').run(consumer, seq);
+  setLogOffsets(offsets: ReadonlyMap<string, number>): void {
+    const write = this.db.prepare('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq');
+    for (const [consumer, seq] of offsets) write.run(consumer, seq);
   }
 
   holdOffWriters(): void {
