@@ -83,4 +83,22 @@ describe.skipIf(!ready)('the ingestion log on NATS JetStream', () => {
     await log.append(0, 'a2', 'id-a2');
     expect(await readFor(reader, 1, 10_000)).toEqual([{ seq: 22, payload: 'a2' }]);
   }, 60_000);
+
+  it("knows the log's last message and whether a partition holds one after a given one, trimmed or not", async () => {
+    const stream = `T_LOG_${Date.now().toString(36).toUpperCase()}`;
+    const log = await NatsIngestionLog.open({ url: NATS_URL, stream, partitions: 3, maxMessages: 10_000, maxBytes: 64 * 1024 * 1024 });
+    cleanup.push(() => deleteStream(stream), () => log.close());
+    expect(await log.lastSeq()).toBe(0);
+    expect(await log.holdsAfter(0, 0)).toBe(false);
+    // Sequence numbers 1-4: partitions 0, 1, 0, 1; partition 2 gets none.
+    for (const [i, p] of [0, 1, 0, 1].entries()) await log.append(p, `m${i + 1}`, `id-${i + 1}`);
+    expect(await log.lastSeq()).toBe(4);
+    expect([await log.holdsAfter(0, 0), await log.holdsAfter(0, 1), await log.holdsAfter(0, 3)]).toEqual([true, true, false]);
+    expect([await log.holdsAfter(1, 3), await log.holdsAfter(1, 4), await log.holdsAfter(2, 0)]).toEqual([true, false, false]);
+    // Trimmed away, the messages still count for the last sequence number, and no longer as held.
+    await log.trim(0, 4);
+    await log.trim(1, 5);
+    expect(await log.lastSeq()).toBe(4);
+    expect([await log.holdsAfter(0, 0), await log.holdsAfter(1, 0)]).toEqual([false, false]);
+  });
 });

@@ -22,8 +22,10 @@ export interface IngestionLog {
   append(partition: number, payload: string, messageId: string): Promise<number>;
   /** Reads a partition (or every partition, `'all'`) in order from `fromSeq` on. */
   reader(partition: number | 'all', fromSeq: number): Promise<LogReader>;
-  /** Each partition's last message's sequence number (0 when it holds none). */
-  lastSeqs(): Promise<number[]>;
+  /** The sequence number of the log's last message (0 when it never held one; trimming does not lower it). */
+  lastSeq(): Promise<number>;
+  /** Whether a partition holds a message after `seq`. */
+  holdsAfter(partition: number, seq: number): Promise<boolean>;
   /** Drops a partition's messages below `belowSeq` (consumed by everyone who reads them). */
   trim(partition: number, belowSeq: number): Promise<void>;
   /** Resolves when the log answers now (within a second); throws why it does not (readiness). */

@@ -235,10 +235,19 @@ export async function startLogWorker(options: LogWorkerOptions): Promise<LogWork
   tick();
   const timer = setInterval(tick, REBALANCE_MS);
 
-  /** Whether every partition is applied, and the lake written, up to the log's last message. */
+  /**
+   * Whether every partition is applied, and the lake written, up to the log's last message. The
+   * lake writer reads every message, so it must be at the last; a partition applied short of it
+   * is asked whether it holds anything more (one at a time: /health is polled).
+   */
   const caughtUp = async (): Promise<boolean> => {
-    const [last, offsets] = await Promise.all([log.lastSeqs(), state.offsets()]);
-    return last.every((seq, p) => seq <= (offsets.get(partitionConsumer(p)) ?? 0) && seq <= (offsets.get(LAKE_CONSUMER) ?? 0));
+    const [last, offsets] = await Promise.all([log.lastSeq(), state.offsets()]);
+    if ((offsets.get(LAKE_CONSUMER) ?? 0) < last) return false;
+    for (let p = 0; p < partitions; p++) {
+      const applied = offsets.get(partitionConsumer(p)) ?? 0;
+      if (applied < last && (await log.holdsAfter(p, applied))) return false;
+    }
+    return true;
   };
   const status = (): WorkerStatus => ({ id, partitions: [...tasks.keys()].sort((a, b) => a - b), lakeWriter: lakeTask !== undefined, liveWorkers, outcomes: { ...outcomes }, messages, lakeRecords, merges, identityWarnings, retriedTransactions: writer.retried });
   let app: FastifyInstance | undefined;

@@ -51,8 +51,7 @@ export async function writeLakeFromLog(deps: LakeWriterDeps, signal: AbortSignal
  * Fails when the log gives nothing for `stallMs` while messages are still owed.
  */
 export async function catchUpLake(deps: LakeWriterDeps, stallMs = 30_000): Promise<number> {
-  // The log's last message (a partition all of whose messages were consumed and trimmed counts 0).
-  const until = Math.max(0, ...(await deps.log.lastSeqs()));
+  const until = await deps.log.lastSeq();
   let at = await deps.offset();
   if (at >= until) return 0;
   let written = 0;
