@@ -82,13 +82,20 @@ interface Head {
   records: HeadRecord[];
 }
 
+/** The fields of a prepared record that a row and its texts carry. */
+type Carried = 'kind' | 'instanceId' | 'datasetId' | 'recordId' | 'identities' | 'recordKey' | 'timestamp' | 'activityType' | 'validUntil' | 'target' | 'rawJson' | 'recordJson' | 'receipt';
+
 /**
  * A record in a head of the compact form ('\u0002'), by position. Strings that repeat (kind,
  * instance, dataset, namespaces, activity type) are indexes into the head's `strings`;
  * `recordKey` is null where it is the first identity's key (a profile record's); `activityType`
- * is -1 for none and `m` -1 where the API form is the record as received; `r` is the receipt's index.
+ * is -1 for none and `m` -1 where the API form is the record as received; `r` is the receipt's
+ * index. A field added to PreparedRecord and not `Carried` makes this `never`: the encoder and
+ * decoder no longer compile until the field has its place.
  */
-type Row = [kind: number, instance: number, dataset: number, recordId: string, identities: Array<[namespace: number, value: string, primary: 0 | 1]>, recordKey: string | null, timestamp: number, activityType: number, validUntil: number | null, target: string | null, n: number, m: number, r: number];
+type Row = [Exclude<keyof PreparedRecord, Carried>] extends [never]
+  ? [kind: number, instance: number, dataset: number, recordId: string, identities: Array<[namespace: number, value: string, primary: 0 | 1]>, recordKey: string | null, timestamp: number, activityType: number, validUntil: number | null, target: string | null, n: number, m: number, r: number]
+  : never;
 
 interface CompactHead {
   instanceId: string;
