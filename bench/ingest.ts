@@ -1,22 +1,24 @@
 /**
- * npm run bench:ingest [-- --people 1000000 --batch 500 --concurrency 8 --single-seconds 10]
+ * npm run bench:ingest [-- --people 1000000 --batch 500 --concurrency 8 --known-views 200000 --single-seconds 10]
  *
  * Drives a real Tessera server (separate process, embedded backend, fresh data dir) over HTTP:
- * batch ingestion of generated traffic, the single endpoint, ack-to-visible latency, profile reads
- * on the loaded store, peak RSS, and a bare Fastify no-op server's requests/s as the denominator.
+ * batch ingestion of generated traffic, then page views of the people it made known, the single
+ * endpoint, ack-to-visible latency, profile reads on the loaded store, peak RSS, and a bare
+ * Fastify no-op server's requests/s as the denominator.
  * First it measures the storage floor of the same traffic (its rows written straight into Tessera's
  * tables: SQLite, or PostgreSQL with `--backend postgres`), the denominator of the batch rate.
  */
 import { arg, cpuSeconds, cpuSecondsOfCommand, peakRssMb, percentile, report, round } from './lib/harness.js';
 import { http, postUntilTaken } from './lib/http.js';
 import { measurePostgresFloor, measureSqliteFloor } from './lib/ingest-floor.js';
-import { BACKEND, BENCH_PG_URL, cannon, KEY, MAX_APPLY_LAG_MS, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
-import { emailOf } from './lib/traffic.js';
+import { BACKEND, batchBodies, BENCH_PG_URL, cannon, KEY, MAX_APPLY_LAG_MS, noopBaseline, sendBatches, startBenchServer, trafficBatches } from './lib/tessera-bench.js';
+import { emailOf, knownPageViews } from './lib/traffic.js';
 
 const PEOPLE = arg('people', 1_000_000);
 const BATCH = arg('batch', 500);
 const CONCURRENCY = arg('concurrency', 8);
 const SINGLE_SECONDS = arg('single-seconds', 10);
+const KNOWN_VIEWS = arg('known-views', Math.min(2 * PEOPLE, 200_000));
 const SINGLE_CONNECTIONS = 64;
 const log = (msg: string): void => void process.stderr.write(`[bench:ingest] ${msg}\n`);
 
@@ -53,7 +55,14 @@ try {
     }
   };
   const probeDone = probe();
-  const cpuAtStart = { server: cpuSeconds(s.server.pid), worker: s.worker ? cpuSeconds(s.worker.pid) : 0, postgres: cpuSecondsOfCommand('postgres'), nats: cpuSecondsOfCommand('nats-server') };
+  // CPU seconds so far of the API node (or embedded server), the worker, PostgreSQL and NATS.
+  const cpuNow = () => ({ server: cpuSeconds(s.server.pid), worker: s.worker ? cpuSeconds(s.worker.pid) : 0, postgres: cpuSecondsOfCommand('postgres'), nats: cpuSecondsOfCommand('nats-server') });
+  const cpuPerMessage = (since: ReturnType<typeof cpuNow>, messages: number) => {
+    const now = cpuNow();
+    const us = (seconds: number): number => (seconds * 1e6) / messages;
+    return { server: us(now.server - since.server), worker: us(now.worker - since.worker), postgres: us(now.postgres - since.postgres), nats: us(now.nats - since.nats) };
+  };
+  const cpuAtStart = cpuNow();
   const started = performance.now();
   let lastLog = started;
   const { sent, rejected, retried } = await sendBatches(s, bodies, CONCURRENCY, (n) => {
@@ -69,17 +78,25 @@ try {
     while ((await s.applied()) < sent) await new Promise((r) => setTimeout(r, 200));
   }
   const batchSeconds = (performance.now() - started) / 1000;
-  const perMessage = (seconds: number): number => (seconds * 1e6) / sent;
-  const batchCpuUs = {
-    server: perMessage(cpuSeconds(s.server.pid) - cpuAtStart.server),
-    worker: s.worker ? perMessage(cpuSeconds(s.worker.pid) - cpuAtStart.worker) : 0,
-    postgres: perMessage(cpuSecondsOfCommand('postgres') - cpuAtStart.postgres),
-    nats: perMessage(cpuSecondsOfCommand('nats-server') - cpuAtStart.nats),
-  };
+  const batchCpuUs = cpuPerMessage(cpuAtStart, sent);
   probing = false;
   await probeDone;
   const batchRate = sent / batchSeconds;
-  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected, ${retried} batches sent again after a 503); CPU ${Math.round(batchCpuUs.server)} µs/message${s.worker ? ` in the API node, ${Math.round(batchCpuUs.worker)} in the worker, ${Math.round(batchCpuUs.nats)} in NATS` : ''}${BACKEND === 'postgres' ? `, ${Math.round(batchCpuUs.postgres)} in PostgreSQL` : ''}`);
+  const cpuText = (us: ReturnType<typeof cpuPerMessage>): string =>
+    `CPU ${Math.round(us.server)} µs/message${s.worker ? ` in the API node, ${Math.round(us.worker)} in the worker, ${Math.round(us.nats)} in NATS` : ''}${BACKEND === 'postgres' ? `, ${Math.round(us.postgres)} in PostgreSQL` : ''}`;
+  log(`batch: ${sent} messages applied in ${round(batchSeconds)} s = ${Math.round(batchRate)}/s (${rejected} rejected, ${retried} batches sent again after a 503); ${cpuText(batchCpuUs)}`);
+
+  // Phase 1b: page views of the people now known, scattered (most of a CDP's stream once its
+  // people are known: each record's identity has its owner, and nothing links or merges).
+  const views = batchBodies(knownPageViews({ people: PEOPLE, eventDataset: s.events, count: KNOWN_VIEWS }), BATCH);
+  const appliedBefore = s.applied ? await s.applied() : 0;
+  const cpuBeforeViews = cpuNow();
+  const viewsStarted = performance.now();
+  const viewsSent = (await sendBatches(s, views, CONCURRENCY)).sent;
+  if (s.applied) while ((await s.applied()) < appliedBefore + viewsSent) await new Promise((r) => setTimeout(r, 200));
+  const viewsRate = viewsSent / ((performance.now() - viewsStarted) / 1000);
+  const viewsCpuUs = cpuPerMessage(cpuBeforeViews, viewsSent);
+  log(`known people's page views: ${viewsSent} applied at ${Math.round(viewsRate)}/s; ${cpuText(viewsCpuUs)}`);
 
   // Phase 2: the single endpoint, one new person per request.
   let n = 0;
@@ -149,6 +166,10 @@ try {
       ...(floor.postgresCpuUsPerMessage !== undefined
         ? { batch_postgres_cpu_us_per_message: Math.round(batchCpuUs.postgres), postgres_cpu_vs_floor_ratio: round(batchCpuUs.postgres / floor.postgresCpuUsPerMessage, 3) }
         : {}),
+      known_page_views_per_s: Math.round(viewsRate),
+      known_page_views_server_cpu_us_per_message: Math.round(viewsCpuUs.server),
+      ...(s.worker ? { known_page_views_worker_cpu_us_per_message: Math.round(viewsCpuUs.worker) } : {}),
+      ...(BACKEND === 'postgres' ? { known_page_views_postgres_cpu_us_per_message: Math.round(viewsCpuUs.postgres) } : {}),
       single_server_cpu_us_per_request: Math.round(singleCpuUs),
       visible_after_ack_p50_ms: round(percentile(visibleSorted, 50)),
       visible_after_ack_p99_ms: round(percentile(visibleSorted, 99)),

@@ -94,9 +94,14 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
 
 /** Batch bodies for the generated traffic, made before any clock starts. */
 export function trafficBatches(people: number, s: BenchServer, batch: number): Array<{ body: string; count: number }> {
+  return batchBodies(traffic({ people, profileDataset: s.crm, eventDataset: s.events }), batch);
+}
+
+/** Batch bodies of `batch` messages each (the last may hold fewer). */
+export function batchBodies(all: Iterable<Message>, batch: number): Array<{ body: string; count: number }> {
   const bodies: Array<{ body: string; count: number }> = [];
   let messages: Message[] = [];
-  for (const m of traffic({ people, profileDataset: s.crm, eventDataset: s.events })) {
+  for (const m of all) {
     messages.push(m);
     if (messages.length === batch) {
       bodies.push({ body: JSON.stringify({ messages }), count: messages.length });

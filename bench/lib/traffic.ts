@@ -84,6 +84,19 @@ export function* traffic(o: TrafficOptions): Generator<Message> {
   yield* pending.splice(0);
 }
 
+/** Page views of people the traffic above made known (by their email), in a scattered order: what most of a CDP's stream is once its people are known. */
+export function* knownPageViews(o: { people: number; eventDataset: string; count: number; seed?: number }): Generator<Message> {
+  const r = rng(o.seed ?? 7);
+  const base = Date.UTC(2026, 1, 1);
+  for (let i = 0; i < o.count; i++) {
+    const p = Math.floor(r() * o.people);
+    yield {
+      datasetId: o.eventDataset,
+      record: { _id: `pv-${i}`, timestamp: new Date(base + i * 1000).toISOString(), eventType: 'web.webpagedetails.pageViews', identityMap: { email: [{ id: emailOf(p) }] }, web: { webPageDetails: { URL: `https://shop.example.com/p/${i % 500}` } } },
+    };
+  }
+}
+
 export const PROFILE_SCHEMA = {
   type: 'object',
   properties: {
