@@ -297,7 +297,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     await writer.transaction(async (tx) => {
       // Ann's activity (her identities all hers), Bob's CRM id (a link), a record of Eve's email and a new cookie (a link), and one of Ann's cookie (hers already).
       const records = [[annEmail], [bobEmail, bobCrm], [eveEmail, newCookie], [annCookie]];
-      await tx.readAhead!([{ instanceId: 'acme', identities: records.flat(), records, fragments: [], activityIds: [] }]);
+      await tx.readAhead!([{ instanceId: 'acme', records, fragments: [], activityIds: [] }]);
       expect(graphReads).toEqual([['BOB', 'EVE']]);
       await tx.linkIdentities('acme', 'BOB', [bobCrm], 2);
       sizes.push(await tx.graphSize('acme', 'BOB'));
@@ -308,7 +308,7 @@ describe.skipIf(!withPostgres)('PostgreSQL across nodes', () => {
     graphReads.length = 0;
     await writer.transaction(async (tx) => {
       const records = [[annEmail, bobEmail]];
-      await tx.readAhead!([{ instanceId: 'acme', identities: records.flat(), records, fragments: [], activityIds: [] }]);
+      await tx.readAhead!([{ instanceId: 'acme', records, fragments: [], activityIds: [] }]);
     });
     expect(graphReads).toEqual([['ANN', 'BOB']]);
   });

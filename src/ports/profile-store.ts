@@ -123,8 +123,7 @@ export interface RefreshPublication {
 /** What a group of records will look up, so that a backend can read it ahead in a few statements. */
 export interface GroupLookups {
   instanceId: string;
-  identities: Identity[];
-  /** Each record's identities (those of `identities`, by record): which profiles' graphs it may need. */
+  /** Each record's identities: their owners are read, and the graphs of those a record links to or joins. */
   records: Identity[][];
   fragments: Array<{ datasetId: string; recordKey: string }>;
   activityIds: string[];

@@ -127,7 +127,7 @@ export class SqlProfileTx implements ProfileTx {
 
   async readAhead(lookups: readonly GroupLookups[]): Promise<void> {
     for (const l of lookups) {
-      await this.fetchOwners(l.instanceId, l.identities);
+      await this.fetchOwners(l.instanceId, l.records.flat());
       await this.fetchGraphs(l.instanceId, this.graphsNeeded(l.instanceId, l.records));
       await this.fetchFragmentStates(l.instanceId, l.fragments);
       await this.fetchActivityStates(l.instanceId, l.activityIds);
@@ -158,11 +158,11 @@ export class SqlProfileTx implements ProfileTx {
 
   /**
    * Reads the owners of those identities the group state does not know yet (null: not in the
-   * graph) and locks them shared; returns the owners found.
+   * graph) and locks them shared.
    */
-  private async fetchOwners(instanceId: string, all: readonly Identity[]): Promise<string[]> {
+  private async fetchOwners(instanceId: string, all: readonly Identity[]): Promise<void> {
     const identities = all.filter((i) => !this.group.owners.has(identityKeyOf(instanceId, i.namespace, i.value)));
-    if (identities.length === 0) return [];
+    if (identities.length === 0) return;
     const keys = arrayList(textArray(identities.map((i) => i.namespace)), textArray(identities.map((i) => i.value)));
     const rows = await this.raw.all<{ namespace: string; value: string; customer_id: string }>(
       // One index probe a key, whatever the statistics say (LATERAL … LIMIT 1 is planned per key;
@@ -177,7 +177,6 @@ export class SqlProfileTx implements ProfileTx {
     // Before the gate nothing is locked: see `deferLocks`.
     if (this.open) await this.lockProfiles(instanceId, owners, this.db);
     else this.deferLocks(instanceId, owners);
-    return owners;
   }
 
   /**
