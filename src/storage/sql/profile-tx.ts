@@ -185,9 +185,14 @@ export class SqlProfileTx implements ProfileTx {
    * the database, where a deadlock would be seen) for its predecessor, which waits for that merge.
    */
   private deferLocks(instanceId: string, customerIds: readonly string[]): void {
+    for (const id of customerIds) this.deferLock(instanceId, id);
+  }
+
+  private deferLock(instanceId: string, customerId: string): void {
+    if (this.group.createdByThis(instanceId, customerId)) return;
     let ids = this.deferred.get(instanceId);
     if (!ids) this.deferred.set(instanceId, (ids = new Set()));
-    for (const id of customerIds) if (!this.group.createdByThis(instanceId, id)) ids.add(id);
+    ids.add(customerId);
   }
 
   /** Reads the identities of the profiles whose graph the group state does not hold yet (after writing what is pending: it may add to them). */
@@ -243,14 +248,18 @@ export class SqlProfileTx implements ProfileTx {
     for (const row of rows) this.group.activities.set(activityKeyOf(instanceId, row.activity_id), { hash: row.hash, customerId: row.customer_id });
   }
 
+  // A record's lookups (owners here, and fragment and activity states) are nearly always answered
+  // by the read-ahead: each key is made once, and the batch path (sets, filters, a statement) runs
+  // only for one that is not known yet.
   async identityOwners(instanceId: string, identities: readonly Identity[]): Promise<Map<string, string>> {
-    await this.fetchOwners(instanceId, identities);
+    const keys = identities.map((i) => identityKeyOf(instanceId, i.namespace, i.value));
+    if (keys.some((k) => !this.group.owners.has(k))) await this.fetchOwners(instanceId, identities);
     const out = new Map<string, string>();
-    for (const i of identities) {
-      const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
+    for (let n = 0; n < identities.length; n++) {
+      const owner = this.group.owners.get(keys[n]!);
       if (!owner) continue;
-      if (!this.open) this.deferLocks(instanceId, [owner]);
-      out.set(identityKey(i), this.group.live(instanceId, owner));
+      if (!this.open) this.deferLock(instanceId, owner);
+      out.set(identityKey(identities[n]!), this.group.live(instanceId, owner));
     }
     return out;
   }
@@ -326,8 +335,8 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   async upsertFragment(instanceId: string, f: NewFragment): Promise<boolean> {
-    await this.fetchFragmentStates(instanceId, [f]);
     const k = fragmentKeyOf(instanceId, f.datasetId, f.recordKey);
+    if (!this.group.fragments.has(k)) await this.fetchFragmentStates(instanceId, [f]);
     const stored = this.group.fragments.get(k)!;
     if (stored && stored.hash === f.hash && this.group.live(instanceId, stored.customerId) === f.customerId) return false;
     // New while no row was read or written for its key (a record replacing a pending one keeps its kind).
@@ -342,8 +351,9 @@ export class SqlProfileTx implements ProfileTx {
   }
 
   private async activityState(instanceId: string, activityId: string): Promise<RowState> {
-    await this.fetchActivityStates(instanceId, [activityId]);
-    return this.group.activities.get(activityKeyOf(instanceId, activityId))!;
+    const k = activityKeyOf(instanceId, activityId);
+    if (!this.group.activities.has(k)) await this.fetchActivityStates(instanceId, [activityId]);
+    return this.group.activities.get(k)!;
   }
 
   async insertActivity(instanceId: string, a: NewActivity): Promise<boolean> {
