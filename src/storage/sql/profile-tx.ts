@@ -144,14 +144,17 @@ export class SqlProfileTx implements ProfileTx {
   private graphsNeeded(instanceId: string, records: readonly Identity[][]): string[] {
     const needed = new Set<string>();
     for (const identities of records) {
+      // No set a record (most need no graph): whether its owners differ is told as they come.
+      const owners = identities.map((i) => this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value)));
       let unowned = false;
-      const found = new Set<string>();
-      for (const i of identities) {
-        const owner = this.group.owners.get(identityKeyOf(instanceId, i.namespace, i.value));
+      let first: string | undefined;
+      let several = false;
+      for (const owner of owners) {
         if (owner === null || owner === undefined) unowned = true;
-        else found.add(this.group.live(instanceId, owner));
+        else if (first === undefined) first = this.group.live(instanceId, owner);
+        else if (!several && this.group.live(instanceId, owner) !== first) several = true;
       }
-      if (found.size > 1 || (found.size === 1 && unowned)) for (const id of found) needed.add(id);
+      if (several || (first !== undefined && unowned)) for (const owner of owners) if (owner) needed.add(this.group.live(instanceId, owner));
     }
     return [...needed];
   }
