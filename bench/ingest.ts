@@ -148,6 +148,7 @@ try {
   });
   log(`reads: ${Math.round(reads.requests.average)} req/s, p50 ${reads.latency.p50} ms, p99 ${reads.latency.p99} ms (2xx ${reads['2xx']}, non-2xx ${reads.non2xx})`);
   const rss = peakRssMb(s.server.pid);
+  const workerRss = s.worker ? peakRssMb(s.worker.pid) : undefined;
 
   const noopRate = await noopBaseline(SINGLE_CONNECTIONS, SINGLE_SECONDS, JSON.stringify({ record: { identityMap: { email: [{ id: 'single-0@bench.example.com' }] }, loyalty: { points: 1 } } }));
   log(`no-op fastify: ${Math.round(noopRate)} req/s`);
@@ -177,6 +178,7 @@ try {
       profile_read_p99_ms: reads.latency.p99,
       profile_reads_per_s: Math.round(reads.requests.average),
       peak_rss_mb: rss,
+      ...(workerRss !== undefined ? { worker_peak_rss_mb: workerRss } : {}),
       single_vs_noop_ratio: round(single.requests.average / noopRate, 3),
       single_checks_on_requests_per_s: Math.round(rates.on),
       single_checks_off_requests_per_s: Math.round(rates.off),
