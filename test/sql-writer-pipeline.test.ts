@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProfileTx } from '../src/ports/profile-store.js';
 import { PgClient } from '../src/storage/postgres/pg-client.js';
@@ -129,5 +131,32 @@ describe.skipIf(!withPostgres)('one SQL writer’s transactions, pipelined (Post
     await p.both();
     expect(sizes).toEqual([1, 2]);
     expect(p.writer.retried).toBe(1);
+  });
+
+  it('lets go of each transaction once it has ended, under steady load as when idle', async () => {
+    const s = await freshSchema();
+    cleanups.push(() => s.drop());
+    const writer = new SqlProfileWriter(new PgClient(s.pool), { overlap: true });
+    // Asked for all at once, each transaction starts from what the one before hands over.
+    // (Each body is made in a function of its own: a local of this one could keep the last alive.)
+    const bodies: Array<WeakRef<object>> = [];
+    const start = (i: number): Promise<void> => {
+      const body = applyPerson(`P${i}`, [{ namespace: 'email', value: `p${i}@example.com`, primary: true }], []);
+      bodies.push(new WeakRef(body));
+      return writer.transaction(body);
+    };
+    await Promise.all(Array.from({ length: 30 }, (_, i) => start(i)));
+    expect((await stored(s.pool)).profiles).toHaveLength(30);
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // A weak reference holds its target until the job that made it ends: collect after it.
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+    // Each transaction's body (with all it closes over) is let go; before, each transaction held
+    // the one before it through what it had been handed, and so the writer held them all.
+    expect(bodies.flatMap((b, i) => (b.deref() === undefined ? [] : [i]))).toEqual([]);
+    expect(writer.retried).toBe(0);
   });
 });
