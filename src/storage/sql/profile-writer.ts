@@ -9,7 +9,7 @@ const MAX_ATTEMPTS = 30;
  * A transaction's commit as the next one sees it: its promise, and whether it has ended. Made
  * apart from `once`: a closure made there would hold `once`'s whole scope, its own predecessor
  * among it, and so every transaction's handed-over state back to the last time the writer was
- * idle (a worker under steady load held ~1 GB of it at 200,000 people).
+ * idle (a worker under steady load at 200,000 people held 466 MB live midway, against 263 MB).
  */
 function commitSignal(): Pick<Predecessor, 'committed' | 'ended'> & { settle: { resolve(): void; reject(err: unknown): void } } {
   let settle!: { resolve(): void; reject(err: unknown): void };
