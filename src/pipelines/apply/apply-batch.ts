@@ -99,8 +99,8 @@ export function createApplyBatchStep(deps: ApplyDeps) {
     };
     const run = (isolate: boolean): Promise<ApplyOutcome[][]> => deps.writer.transaction(async (tx) => {
       const watermarks = new Map<string, number>();
-      const consumers = [...new Set(works.flatMap((w) => (w.logPosition ? [w.logPosition.consumer] : [])))].sort();
-      const offsets = consumers.length === 0 ? new Map<string, number>() : await tx.logOffsets(consumers);
+      // Locked in the consumers' order by the store (every writer takes them so).
+      const offsets = await tx.logOffsets([...new Set(works.flatMap((w) => (w.logPosition ? [w.logPosition.consumer] : [])))]);
       if (!isolate && tx.readAhead) {
         const fresh = works.filter((w) => !w.logPosition || w.logPosition.seq > offsets.get(w.logPosition.consumer)!);
         await tx.readAhead(groupLookups(fresh.flatMap((w) => w.records)));
@@ -141,7 +141,7 @@ export function createApplyBatchStep(deps: ApplyDeps) {
         results.push(outcomes);
       }
       for (const [segment, end] of watermarks) await tx.setLakeWatermark(segment, end);
-      if (offsets.size > 0) await tx.setLogOffsets(offsets);
+      await tx.setLogOffsets(offsets);
       await inLake;
       return results;
     });

@@ -70,6 +70,8 @@ export class SqliteProfileTx implements ProfileTx {
       dropEnrichments: p('DELETE FROM enrichments WHERE instance_id = ?'),
       addEnrichment: p('INSERT INTO enrichments (instance_id, customer_id, attributes, run_id) VALUES (?, ?, ?, ?)'),
       batchAppliedThrough: p('UPDATE batches SET applied_through_row = ? WHERE instance_id = ? AND id = ?'),
+      logOffset: p('SELECT seq FROM log_offsets WHERE consumer = ?').pluck(),
+      setLogOffset: p('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq'),
       watermark: p(
         'INSERT INTO lake_watermarks (segment, applied_offset) VALUES (?, ?) ON CONFLICT (segment) DO UPDATE SET applied_offset = MAX(applied_offset, excluded.applied_offset)',
       ),
@@ -280,13 +282,12 @@ export class SqliteProfileTx implements ProfileTx {
   }
 
   logOffsets(consumers: readonly string[]): Map<string, number> {
-    const read = this.db.prepare('SELECT seq FROM log_offsets WHERE consumer = ?');
-    return new Map(consumers.map((c) => [c, (read.get(c) as { seq: number } | undefined)?.seq ?? 0]));
+    const read = this.s['logOffset']!;
+    return new Map(consumers.map((c) => [c, (read.get(c) as number | undefined) ?? 0]));
   }
 
   setLogOffsets(offsets: ReadonlyMap<string, number>): void {
-    const write = this.db.prepare('INSERT INTO log_offsets (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq');
-    for (const [consumer, seq] of offsets) write.run(consumer, seq);
+    for (const [consumer, seq] of offsets) this.s['setLogOffset']!.run(consumer, seq);
   }
 
   holdOffWriters(): void {
