@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, statfsSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LakeLine } from '../src/ports/lake.js';
 import { FsLake } from '../src/storage/lake-fs/fs-lake.js';
 import { ingestBatch, setupPeople } from './helpers/fixtures.js';
@@ -14,25 +14,45 @@ import { makeApi } from './helpers/server.js';
 /**
  * A data dir on a small tmpfs of its own, so that the disk really fills up (ENOSPC). Mounting
  * needs root (CAP_SYS_ADMIN): in CI this machine has it and the test must run; elsewhere it is
- * skipped, saying why, when the mount is refused.
+ * skipped, saying why, when the mount is refused. Whether a mount is allowed is tried at once (on
+ * a directory of its own, let go straight away); the test's own tmpfs is mounted only once a test
+ * of this file is about to run, so that a run that filters every test out (`vitest -t …`) leaves
+ * no mount behind (vitest runs no hooks for a file none of whose tests run).
  */
 const mountAt = (dir: string, size: string, remount = false): boolean =>
   spawnSync('mount', ['-t', 'tmpfs', '-o', `${remount ? 'remount,' : ''}size=${size}`, 'tmpfs', dir]).status === 0;
-const mountPoint = mkdtempSync(join(tmpdir(), 'tessera-full-'));
-const mount = (size: string, remount = false): boolean => mountAt(mountPoint, size, remount);
-const mounted = mount('4m');
-if (!mounted) {
-  if (process.env['CI']) throw new Error(`could not mount a tmpfs at ${mountPoint}: the storage-full test needs root in CI`);
-  process.stderr.write(`storage-full test skipped: mounting a tmpfs at ${mountPoint} was refused (it needs root)\n`);
+function mountAllowed(): boolean {
+  const probe = mkdtempSync(join(tmpdir(), 'tessera-full-probe-'));
+  try {
+    if (!mountAt(probe, '1m')) return false;
+    spawnSync('umount', [probe]);
+    return true;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
 }
-const withPostgres = mounted && (await postgresForTests());
+const mountable = mountAllowed();
+if (!mountable) {
+  if (process.env['CI']) throw new Error('could not mount a tmpfs: the storage-full test needs root in CI');
+  process.stderr.write('storage-full test skipped: mounting a tmpfs was refused (it needs root)\n');
+}
+const withPostgres = mountable && (await postgresForTests());
+let mountPoint = '';
+const mount = (size: string, remount = false): boolean => mountAt(mountPoint, size, remount);
 const cleanups: Array<() => Promise<void>> = [];
+beforeAll(() => {
+  if (!mountable) return;
+  mountPoint = mkdtempSync(join(tmpdir(), 'tessera-full-'));
+  if (!mount('4m')) throw new Error(`could not mount a tmpfs at ${mountPoint}, though a mount was allowed a moment before`);
+});
 afterAll(async () => {
   // Every cleanup runs (the mounts are let go) even when one fails; the first failure is then reported.
   const failures: unknown[] = [];
   for (const c of cleanups.reverse()) await c().catch((err: unknown) => failures.push(err));
-  if (mounted) spawnSync('umount', [mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
+  if (mountPoint !== '') {
+    spawnSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  }
   if (failures.length > 0) throw failures[0];
 });
 
@@ -42,7 +62,7 @@ afterEach(janitor.cleanup);
 const KEY = 'full-admin-key-0123456789';
 const PAD = 'x'.repeat(2000);
 
-describe.skipIf(!mounted)('a full disk under the data dir', () => {
+describe.skipIf(!mountable)('a full disk under the data dir', () => {
   it('answers 503 storage_full with Retry-After, keeps serving, takes the same batch once there is room, and loses nothing acknowledged', async () => {
     const dataDir = join(mountPoint, 'data');
     const start = async () => janitor.track(await spawnServer(['--data-dir', dataDir], { TESSERA_BOOTSTRAP_ADMIN_KEY: KEY }));
