@@ -5,7 +5,7 @@ import { isObject, type JsonObject, type JsonValue } from '../domain/json-path.j
 import type { Catalog } from '../pipelines/ingest/catalog.js';
 import type { IngestService } from '../pipelines/ingest/ingest-service.js';
 import { convertSegment, SEGMENT_TYPES, str, type SegmentType } from '../pipelines/ingest/segment-message.js';
-import type { SqlWriteKeyStore, WriteKey } from '../storage/sql/write-key-store.js';
+import type { WriteKey, WriteKeyStore } from '../ports/write-key-store.js';
 import type { CatalogAdmin } from './catalog-admin.js';
 import { hashKey } from './keys.js';
 
@@ -20,7 +20,7 @@ const TRACKING_EVENT_SCHEMA = 'tracking-event';
  * group/alias calls turned into profile records and activities of the write key's datasets.
  */
 export class TrackingService {
-  constructor(private readonly deps: { store: SqlWriteKeyStore; admin: CatalogAdmin; catalog: Catalog; ingest: IngestService; clock: Clock }) {}
+  constructor(private readonly deps: { store: WriteKeyStore; admin: CatalogAdmin; catalog: Catalog; ingest: IngestService; clock: Clock }) {}
 
   /** A write key with its two datasets (`<name>-identify`, `<name>-events`), made on first use. */
   async createWriteKey(instanceId: string, name: string): Promise<{ key: WriteKey; writeKey: string }> {

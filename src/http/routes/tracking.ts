@@ -5,7 +5,7 @@ import { TesseraError } from '../../domain/errors.js';
 import { isObject, type JsonObject } from '../../domain/json-path.js';
 import { SHORT_FORMS, SEGMENT_TYPES, type SegmentType } from '../../pipelines/ingest/segment-message.js';
 import type { Tessera } from '../../runtime/tessera.js';
-import type { WriteKey } from '../../storage/sql/write-key-store.js';
+import type { WriteKey } from '../../ports/write-key-store.js';
 import { InstanceParams } from '../schemas/common.js';
 import { decodeRequestBody } from '../request-encoding.js';
 

@@ -1,14 +1,5 @@
+import type { WriteKey, WriteKeyStore } from '../../ports/write-key-store.js';
 import type { SqlClient } from './sql-client.js';
-
-export interface WriteKey {
-  id: string;
-  instanceId: string;
-  name: string;
-  profileDatasetId: string;
-  eventDatasetId: string;
-  createdAt: number;
-  revokedAt: number | null;
-}
 
 interface Row {
   id: string;
@@ -31,7 +22,7 @@ const toKey = (r: Row): WriteKey => ({
 });
 
 /** Write keys of the Segment-compatible tracking API, stored hashed. */
-export class SqlWriteKeyStore {
+export class SqlWriteKeyStore implements WriteKeyStore {
   constructor(private readonly db: SqlClient) {}
 
   async create(hash: string, k: WriteKey): Promise<void> {
