@@ -3,7 +3,7 @@ import { Catalog } from '../pipelines/ingest/catalog.js';
 import { createApplyEngine } from '../pipelines/apply/apply-engine.js';
 import { outcomesToWire, worksFromWire } from '../pipelines/apply/apply-wire.js';
 import { FsLake } from '../storage/lake-fs/fs-lake.js';
-import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from '../pipelines/apply/apply-protocol.js';
+import type { ApplyWorkerData, FromApplyWorker, ToApplyWorker, UpkeepResult } from './apply-protocol.js';
 import { SqlControlStore } from '../storage/sql/control-store.js';
 import { SqliteClient } from '../storage/sqlite/sqlite-client.js';
 import { openDatabase } from '../storage/sqlite/open.js';

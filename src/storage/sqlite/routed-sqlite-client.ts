@@ -1,4 +1,4 @@
-import type { SqlAnswer, SqlRequest, SqlStep } from '../../pipelines/apply/apply-protocol.js';
+import type { SqlAnswer, SqlRequest, SqlStep } from './sql-protocol.js';
 import type { SqlClient, SqlValue } from '../sql/sql-client.js';
 
 /** Where the main thread's writes go: the writer thread. */

@@ -1,4 +1,4 @@
-import type { SqlAnswer, SqlRequest, SqlStep } from '../../pipelines/apply/apply-protocol.js';
+import type { SqlAnswer, SqlRequest, SqlStep } from './sql-protocol.js';
 import type { SqliteClient } from './sqlite-client.js';
 import type { TransactionQueue } from './transaction-queue.js';
 
