@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { vacuumDataDir } from '../../storage/sqlite/vacuum.js';
+import { vacuumDataDir } from '../../runtime/vacuum.js';
 import { dataDirOf, print } from './data-dir.js';
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
