@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = resolve(__dirname, '..', 'src');
+/** The edges: the CLI, the HTTP app, and the top-level files that put them together (config, server). */
+const EDGES = ['domain', 'ports', 'pipelines', 'services', 'runtime', 'http', 'cli', 'config.js', 'server.js'];
+
+/** docs/ARCHITECTURE.md, "Allowed imports": the folders of src/ that each folder's files may import. */
+const ALLOWED: Record<string, readonly string[]> = {
+  domain: ['domain'],
+  ports: ['domain', 'ports'],
+  pipelines: ['domain', 'ports', 'pipelines'],
+  services: ['domain', 'ports', 'pipelines', 'services'],
+  storage: ['domain', 'ports', 'storage'],
+  runtime: ['domain', 'ports', 'pipelines', 'services', 'storage', 'runtime'],
+  http: EDGES,
+  cli: EDGES,
+};
+
+function* sourceFiles(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* sourceFiles(path);
+    else if (entry.name.endsWith('.ts')) yield path;
+  }
+}
+
+/** The relative modules a file imports (static imports and exports, and dynamic `import()`). */
+function relativeImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'(\.[^']+)'/gm)].map((m) => m[1]!);
+}
+
+/** The folder of src/ a path lies in (or the file, for one at the top). */
+const topOf = (path: string): string => relative(SRC, path).split(sep)[0]!;
+
+describe('the architecture: dependencies point inward', () => {
+  it('every folder of src/ imports only what docs/ARCHITECTURE.md allows it', () => {
+    const breaches: string[] = [];
+    let imports = 0;
+    for (const [folder, allowed] of Object.entries(ALLOWED)) {
+      for (const file of sourceFiles(join(SRC, folder))) {
+        for (const spec of relativeImports(file)) {
+          imports++;
+          const target = topOf(resolve(dirname(file), spec));
+          if (!allowed.includes(target)) breaches.push(`${relative(SRC, file)} imports ${spec} (${folder} → ${target})`);
+        }
+      }
+    }
+    expect(imports).toBeGreaterThan(500);
+    expect(breaches).toEqual([]);
+  });
+});
