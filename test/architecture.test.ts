@@ -32,6 +32,18 @@ function relativeImports(file: string): string[] {
   return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'(\.[^']+)'/gm)].map((m) => m[1]!);
 }
 
+/** The packages a file imports (not relative modules). */
+function packageImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'([^.'][^']*)'/gm)].map((m) => m[1]!);
+}
+
+/**
+ * What the domain may import besides itself: small pure libraries, and Node's crypto for digests.
+ * No file system, network, database or clock: the domain does no I/O.
+ */
+const DOMAIN_PACKAGES = [/^libphonenumber-js$/, /^uuid$/, /^any-ascii$/, /^fastest-levenshtein$/, /^talisman\/(metrics|phonetics)\//, /^node:crypto$/];
+
 /** The folder of src/ a path lies in (or the file, for one at the top). */
 const topOf = (path: string): string => relative(SRC, path).split(sep)[0]!;
 
@@ -50,5 +62,13 @@ describe('the architecture: dependencies point inward', () => {
     }
     expect(imports).toBeGreaterThan(500);
     expect(breaches).toEqual([]);
+  });
+
+  it('the domain imports only pure libraries (no I/O)', () => {
+    const outside: string[] = [];
+    for (const file of sourceFiles(join(SRC, 'domain'))) {
+      for (const spec of packageImports(file)) if (!DOMAIN_PACKAGES.some((p) => p.test(spec))) outside.push(`${relative(SRC, file)} imports ${spec}`);
+    }
+    expect(outside).toEqual([]);
   });
 });
