@@ -71,4 +71,18 @@ describe('the architecture: dependencies point inward', () => {
     }
     expect(outside).toEqual([]);
   });
+
+  it('uses no `any` (TypeScript strict, and no escape from it)', () => {
+    const found: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          const code = line.trim();
+          if (code.startsWith('*') || code.startsWith('/*') || code.startsWith('//')) return;
+          if (/(:\s*any\b(?!\s+\w)|\bas\s+any\b|<any>|\bany\[\]|<any,|,\s*any>)/.test(code)) found.push(`${relative(SRC, file)}:${i + 1}: ${code}`);
+        });
+    }
+    expect(found).toEqual([]);
+  });
 });
