@@ -29,13 +29,13 @@ function* sourceFiles(dir: string): Generator<string> {
 /** The relative modules a file imports (static imports and exports, and dynamic `import()`). */
 function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'(\.[^']+)'/gm)].map((m) => m[1]!);
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)['"](\.[^'"]+)['"]/gm)].map((m) => m[1]!);
 }
 
 /** The packages a file imports (not relative modules). */
 function packageImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)'([^.'][^']*)'/gm)].map((m) => m[1]!);
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|^import\s+)['"]([^.'"][^'"]*)['"]/gm)].map((m) => m[1]!);
 }
 
 /**
