@@ -7,9 +7,9 @@ import { defineConfig } from 'vitest/config';
  * the scale-out mode, through the NATS JetStream log and a worker (TESSERA_TEST_BACKEND=nats). Left out there:
  * tests about the embedded data dir itself (kill -9 recovery, restarts, the CLI on a data dir,
  * rebuild, the memory of batch imports, the write lock, the data dir lock, vacuum, a full disk, the WAL checkpointer), the tests of the stores themselves (and of the SQL writer's pipeline, and of the NATS log), and the multi-node
- * and scale-out tests that always use PostgreSQL (and NATS), and the check of the source's imports.
+ * and scale-out tests that always use PostgreSQL (and NATS), and the checks of the source's imports and of the docs against it.
  */
-const EMBEDDED_ONLY = ['test/scale-out.test.ts', 'test/scale-out-nats.test.ts', 'test/scale-out-lake.test.ts', 'test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/embedded-write-lock.test.ts', 'test/wal-checkpoint.test.ts', 'test/sqlite-migrations.test.ts', 'test/data-dir-lock.test.ts', 'test/vacuum.test.ts', 'test/storage-full.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts', 'test/sql-writer-pipeline.test.ts', 'test/apply-lag-gate.test.ts', 'test/apply-wire.test.ts', 'test/log-entry.test.ts', 'test/nats-log.test.ts', 'test/combine-groups.test.ts', 'test/architecture.test.ts'];
+const EMBEDDED_ONLY = ['test/scale-out.test.ts', 'test/scale-out-nats.test.ts', 'test/scale-out-lake.test.ts', 'test/durability.test.ts', 'test/cli.test.ts', 'test/rebuild.test.ts', 'test/batch-memory.test.ts', 'test/embedded-write-lock.test.ts', 'test/wal-checkpoint.test.ts', 'test/sqlite-migrations.test.ts', 'test/data-dir-lock.test.ts', 'test/vacuum.test.ts', 'test/storage-full.test.ts', 'test/committer.test.ts', 'test/postgres-store.test.ts', 'test/sql-writer-pipeline.test.ts', 'test/apply-lag-gate.test.ts', 'test/apply-wire.test.ts', 'test/log-entry.test.ts', 'test/nats-log.test.ts', 'test/combine-groups.test.ts', 'test/architecture.test.ts', 'test/docs.test.ts'];
 const PG_URL = new URL(process.env['TESSERA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test');
 const NATS_URL = new URL(`nats://${(process.env['TESSERA_TEST_NATS_URL'] ?? '127.0.0.1:4222').replace(/^nats:\/\//, '')}`);
 

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from './helpers/source-files.js';
 
 const SRC = resolve(__dirname, '..', 'src');
 /** The edges: the CLI, the HTTP app, and the top-level files that put them together (config, server). */
@@ -17,14 +18,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   http: EDGES,
   cli: EDGES,
 };
-
-function* sourceFiles(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* sourceFiles(path);
-    else if (entry.name.endsWith('.ts')) yield path;
-  }
-}
 
 /** The relative modules a file imports (static imports and exports, and dynamic `import()`). */
 function relativeImports(file: string): string[] {
