@@ -37,6 +37,14 @@ describe('the documentation and the code agree', () => {
     expect([...documented].filter((code) => !raised.has(code))).toEqual([]);
   });
 
+  it('docs/METRICS.md lists every metric the source registers, and no other', () => {
+    const documented = new Set(matches(readFileSync(join(ROOT, 'docs', 'METRICS.md'), 'utf8'), /^\| `(tessera_[a-z_]+)` \|/gm));
+    const registered = new Set([...sourceFiles(SRC)].flatMap((file) => matches(readFileSync(file, 'utf8'), /\bname:\s*'(tessera_[a-z_]+)'/g)));
+    expect(registered.size).toBeGreaterThan(20);
+    expect([...registered].filter((name) => !documented.has(name))).toEqual([]);
+    expect([...documented].filter((name) => !registered.has(name))).toEqual([]);
+  });
+
   it('the README names every TESSERA_* environment variable and every command-line option the source reads', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const missing: string[] = [];
