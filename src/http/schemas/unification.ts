@@ -3,8 +3,14 @@ import { BLOCKING_TRANSFORMS, COMPARISON_KINDS, MERGE_FIELD_POLICIES, WINNER_RUL
 import { NORMALIZER_NAMES } from '../../domain/unify/normalizers.js';
 import { PRECISIONS, SIMILARITY_NAMES } from '../../domain/unify/similarity.js';
 
+/**
+ * One of a list of strings. Typed as `T` explicitly: a union of literals made from a mapped
+ * array (not a tuple) has the static type `never`, which let any value through to the client's
+ * types and made the shape check at the end of this file vacuous for these fields. The JSON
+ * Schema is the same union of constants.
+ */
 const oneOf = <T extends string>(values: readonly T[], description?: string) =>
-  Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {});
+  Type.Unsafe<T>(Type.Union(values.map((v) => Type.Literal(v)), description ? { description } : {}));
 
 const Normalizers = Type.Array(oneOf(NORMALIZER_NAMES), { description: 'applied in order before comparing' });
 const FieldName = Type.String({ minLength: 1, maxLength: 200 });
