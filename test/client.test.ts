@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TesseraApiError, TesseraClient } from '../src/client/index.js';
+import { TesseraApiError, TesseraClient, type ApiDocument } from '../src/client/index.js';
 import { ADMIN_KEY } from './helpers/server.js';
 import { usePeopleServer } from './helpers/fixtures.js';
 
@@ -29,6 +29,58 @@ describe('TesseraClient', () => {
     await c.completeBatch(String(batch['id']));
     for (let b = await c.getBatch(String(batch['id'])); b['status'] === 'processing'; b = await c.getBatch(String(batch['id']))) await new Promise((r) => setTimeout(r, 50));
     expect((await c.profileByIdentity('crmId:CLB-1'))['customerId']).toBeDefined();
+  });
+
+  it('covers unification and refresh: settings, a run and its history, why two records match, deleting a source record', async () => {
+    const c = client();
+    const fields = { email: 'personalEmail.address' };
+    const config = await c.putUnification({
+      mode: 'rules',
+      datasets: [{ dataset: 'crm', fields }, { dataset: 'web', fields }],
+      pairs: [{ datasets: ['crm', 'web'], rules: [{ name: 'email', conditions: [{ field: 'email', normalizers: ['case'] }] }] }],
+    });
+    expect(config['mode']).toBe('rules');
+    expect((await c.getUnification())['datasets']).toEqual(config['datasets']);
+    await c.ingestBatch([
+      { datasetId: ctx.ds.crm, record: { crmId: 'CU-1', personalEmail: { address: 'cu@example.com' } } },
+      { datasetId: ctx.ds.web, record: { crmId: 'WU-1', personalEmail: { address: 'CU@Example.com' } } },
+    ]);
+    await ctx.ts.settled();
+    const run = await c.startRefresh({ wait: true });
+    expect(run['status']).toBe('success');
+    expect((await c.refreshRun(String(run['id'])))['id']).toBe(run['id']);
+    expect(((await c.refreshRuns({ limit: 10 }))['runs'] as ApiDocument[]).map((r) => r['id'])).toContain(run['id']);
+    const why = await c.explainMatch('crm/CU-1', 'web/WU-1');
+    expect(why).toMatchObject({ mode: 'rules', matched: true, sameProfile: true });
+    await c.deleteSourceRecord('web', 'WU-1');
+    const gone = await c.deleteSourceRecord('web', 'WU-1').catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(TesseraApiError);
+    expect((gone as TesseraApiError).code).toBe('record_not_found');
+  });
+
+  it('has a method for every operation of the OpenAPI document (but the Segment-compatible /v1 routes, for Segment\'s own clients)', async () => {
+    const doc = (await (await fetch(`${ctx.ts.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const template = (path: string): string => path.replace(/\{[^}]+\}/g, '_');
+    const operations = Object.entries(doc.paths)
+      .filter(([path]) => !path.startsWith('/v1/'))
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${template(path)}`));
+    // Every method called with placeholder arguments against a fetch that only records what it is asked.
+    const asked = new Set<string>();
+    const recording = new TesseraClient({
+      baseUrl: 'http://tessera.invalid',
+      apiKey: 'k',
+      instanceId: '_',
+      fetch: async (url, init) => {
+        const path = new URL(String(url)).pathname.split('/').map((seg) => (seg === '' || /^[a-z-]+$/i.test(seg) && seg !== '_' ? seg : '_')).join('/');
+        asked.add(`${init?.method ?? 'GET'} ${path}`);
+        return new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } });
+      },
+    });
+    const methods = [...Object.keys(recording), ...Object.getOwnPropertyNames(TesseraClient.prototype)].filter((k) => k !== 'constructor' && k !== 'request' && k !== 'path' && typeof (recording as unknown as Record<string, unknown>)[k] === 'function');
+    const call = (m: string): unknown => (recording as unknown as Record<string, (...a: unknown[]) => unknown>)[m]!('_', '_', '_');
+    for (const m of methods) await Promise.resolve().then(() => call(m)).catch(() => undefined);
+    expect(operations.length).toBeGreaterThan(40);
+    expect(operations.filter((op) => !asked.has(op))).toEqual([]);
   });
 
   it('throws TesseraApiError with the status, code and details', async () => {

@@ -1,5 +1,6 @@
 import type { Static } from 'typebox';
 import type { CreateDatasetBody, CreateKeyBody, CreateSchemaBody, NamespaceBody, SettingsPatch, UpdateDatasetBody } from '../http/schemas/manage.js';
+import type { UnificationBody } from '../http/schemas/unification.js';
 
 /** The JSON the API answers with; walk it as the API reference (/docs) describes. */
 export type ApiDocument = { [key: string]: unknown };
@@ -165,6 +166,18 @@ export class TesseraClient {
     this.request('GET', this.path(`/profiles/${customerId}/timeline${qs(o)}`));
   keyRing = (o: { dataSourceName?: string; entityName?: string; key: string }) => this.request('GET', this.path(`/profile/keyring${qs(o)}`));
   accessEntities = (query: Record<string, string | number>) => this.request('GET', this.path(`/access/entities${qs(query)}`));
+
+  // Unification, refresh runs and deleting source records
+  getUnification = () => this.request('GET', this.path('/manage/unification'));
+  putUnification = (config: Static<typeof UnificationBody>) => this.request('PUT', this.path('/manage/unification'), config);
+  /** Why two source records (`dataset/recordKey` each) match or not. */
+  explainMatch = (left: string, right: string) => this.request('POST', this.path('/manage/unification/explain'), { left, right });
+  /** Starts a refresh: the run at once (202), or with `wait` once it has finished. */
+  startRefresh = (o: { wait?: boolean } = {}) => this.request('POST', this.path(`/manage/refresh${qs(o)}`));
+  refreshRuns = (page: Page = {}) => this.request('GET', this.path(`/manage/refresh/runs${qs({ ...page })}`));
+  refreshRun = (runId: string) => this.request('GET', this.path(`/manage/refresh/runs/${runId}`));
+  deleteSourceRecord = (datasetId: string, recordKey: string, o: { caller?: string } = {}) =>
+    this.request<undefined>('DELETE', this.path(`/manage/datasets/${datasetId}/records/${encodeURIComponent(recordKey)}${qs(o)}`));
 
   // Tracking write keys and usage
   listWriteKeys = () => this.request('GET', this.path('/manage/write-keys'));
