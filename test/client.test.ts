@@ -71,7 +71,7 @@ describe('TesseraClient', () => {
       apiKey: 'k',
       instanceId: '_',
       fetch: async (url, init) => {
-        const path = new URL(String(url)).pathname.split('/').map((seg) => (seg === '' || /^[a-z-]+$/i.test(seg) && seg !== '_' ? seg : '_')).join('/');
+        const path = new URL(String(url)).pathname.split('/').map((seg) => (seg === '' || /^[a-z-]+$/i.test(seg) ? seg : '_')).join('/');
         asked.add(`${init?.method ?? 'GET'} ${path}`);
         return new Response('{}', { status: 200, headers: { 'content-type': 'application/json' } });
       },
